@@ -1,0 +1,265 @@
+import SystemPackage
+
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
+
+/// Where and how decisions are written.
+public struct LogSettings: Sendable {
+    public var directory: String
+    /// Sync each batch of lines (and a new file's directory entry) before reporting it appended.
+    public var fsync: Bool
+
+    public init(directory: String, fsync: Bool) {
+        self.directory = directory
+        self.fsync = fsync
+    }
+}
+
+/// The log directory: daily `decisions-YYYY-MM-DD.jsonl` files that are only ever appended to, plus the
+/// redelivery index in `.verdict/`.
+///
+/// Every append runs under one `flock` on `.verdict/lock`, shared by every FastCGI worker and CGI process on the
+/// directory. Under it: catch up on the keys other processes logged, drop redeliveries, repair a torn tail left by a
+/// crashed writer, append the batch in one `write`, sync, then record the keys. The line is synced before its key
+/// is recorded, so a crash between the two can cause at worst one duplicate line, never a lost one.
+///
+/// Not thread-safe: `GroupCommit` serialises callers within a process.
+public final class LogDirectory {
+    public let settings: LogSettings
+    private var lock: OpenFile?
+    private var dayFiles: [String: OpenFile] = [:]
+    private var index: RedeliveryIndex
+
+    var stateDirectory: String { settings.directory + "/.verdict" }
+    var lockPath: String { stateDirectory + "/lock" }
+
+    public init(settings: LogSettings) {
+        self.settings = settings
+        self.index = RedeliveryIndex(directory: settings.directory + "/.verdict")
+    }
+
+    deinit {
+        closeEverything()
+    }
+
+    /// The file name for `day`.
+    public static func fileName(day: String) -> String {
+        "decisions-\(day).jsonl"
+    }
+
+    /// Appends `entries` that are not redeliveries; returns one result per entry, in order.
+    ///
+    /// - Parameter retainFrom: the oldest UTC day (`YYYY-MM-DD`) whose keys still count; older index files are
+    ///   removed.
+    public func append(_ entries: [LogEntry], retainFrom: String) -> [AppendResult] {
+        guard !entries.isEmpty else { return [] }
+        do throws(DecisionLogError) {
+            let lock = try lockDirectory()
+            defer { try? system_flock(lock.descriptor, LOCK_UN) }
+            return appendLocked(entries, retainFrom: retainFrom)
+        } catch {
+            system_reportToStandardError(error.description)
+            return Array(repeating: .failed(error), count: entries.count)
+        }
+    }
+
+    /// Checks that a line for `day` could be written now: the directory exists (or can be created) and the day's
+    /// file is writable.
+    public func checkWritable(day: String) throws(DecisionLogError) {
+        let lock = try lockDirectory()
+        try? system_flock(lock.descriptor, LOCK_UN)
+        let path = settings.directory + "/" + Self.fileName(day: day)
+        let target = (try? FilePath(path).stat()) == nil ? settings.directory : path
+        guard system_canWrite(target) else { throw DecisionLogError("write to", target, .permissionDenied) }
+    }
+
+    // MARK: - Locking
+
+    /// Opens (creating the directories when missing) and locks `.verdict/lock`. If the directory was removed or
+    /// replaced since the lock file was opened, starts again on the new one, so two processes never hold locks on
+    /// different files.
+    private func lockDirectory() throws(DecisionLogError) -> OpenFile {
+        for _ in 0..<3 {
+            if lock == nil {
+                try createDirectories()
+                lock = try OpenFile.open(lockPath, [.readWrite, .create], mode: 0o600, operation: "open lock file")
+            }
+            guard let current = lock else { continue }
+            do {
+                try system_flock(current.descriptor, LOCK_EX)
+            } catch {
+                throw DecisionLogError("lock", lockPath, error)
+            }
+            if current.isStillAt(lockPath) { return current }
+            try? system_flock(current.descriptor, LOCK_UN)
+            system_reportToStandardError("the log directory \(settings.directory) was removed or replaced; reopening")
+            closeEverything()
+        }
+        throw DecisionLogError("lock", lockPath, .noSuchFileOrDirectory)
+    }
+
+    private func createDirectories() throws(DecisionLogError) {
+        var path = settings.directory.hasPrefix("/") ? "" : "."
+        for component in settings.directory.split(separator: "/", omittingEmptySubsequences: true) {
+            path += "/" + component
+            do {
+                try system_mkdir(path, 0o750)
+            } catch {
+                throw DecisionLogError("create directory", path, error)
+            }
+        }
+        do {
+            try system_mkdir(stateDirectory, 0o700)
+        } catch {
+            throw DecisionLogError("create directory", stateDirectory, error)
+        }
+    }
+
+    private func closeEverything() {
+        lock?.close()
+        lock = nil
+        for file in dayFiles.values { file.close() }
+        dayFiles = [:]
+        index.reset()
+    }
+
+    // MARK: - Appending
+
+    private func appendLocked(_ entries: [LogEntry], retainFrom: String) -> [AppendResult] {
+        index.catchUp(retainFrom: retainFrom)
+        var results = [AppendResult?](repeating: nil, count: entries.count)
+        var batchKeys = Set<RedeliveryKey>()
+        var days: [String] = []
+        var positionsByDay: [String: [Int]] = [:]
+        for (position, entry) in entries.enumerated() {
+            if index.contains(entry.key) || !batchKeys.insert(entry.key).inserted {
+                results[position] = .duplicate
+                continue
+            }
+            if positionsByDay[entry.day] == nil { days.append(entry.day) }
+            positionsByDay[entry.day, default: []].append(position)
+        }
+        for day in days {
+            let positions = positionsByDay[day]!
+            var bytes: [UInt8] = []
+            for position in positions { bytes += entries[position].line }
+            let outcome: AppendResult
+            do throws(DecisionLogError) {
+                try write(bytes, day: day)
+                index.record(positions.map { entries[$0].key }, day: day)
+                outcome = .appended
+            } catch {
+                system_reportToStandardError(error.description)
+                outcome = .failed(error)
+            }
+            for position in positions { results[position] = outcome }
+        }
+        return results.map { $0! }
+    }
+
+    /// Appends `bytes` (whole lines) to the day's file and syncs; on failure the file is cut back to where it was.
+    private func write(_ bytes: [UInt8], day: String) throws(DecisionLogError) {
+        let file = try dayFile(day)
+        let path = file.path
+        var size: Int64
+        do {
+            size = try file.descriptor.stat().size
+        } catch {
+            throw DecisionLogError("stat", path, error)
+        }
+        size = try repairTornTail(file, size: size)
+        do {
+            _ = try file.descriptor.writeAll(bytes)
+            if settings.fsync { try system_fdatasync(file.descriptor) }
+        } catch {
+            // A short write (a full disk) must not leave half a line for the next writer or a tailer.
+            try? file.descriptor.resize(to: size)
+            throw DecisionLogError(settings.fsync ? "append and sync" : "append to", path, error)
+        }
+    }
+
+    /// If the file does not end in `\n`, a writer crashed mid-line: cut the partial line (its request was never
+    /// acknowledged, so the provider retries it) and return the new size.
+    private func repairTornTail(_ file: OpenFile, size: Int64) throws(DecisionLogError) -> Int64 {
+        guard size > 0 else { return 0 }
+        var end = size
+        var chunk = [UInt8](repeating: 0, count: 65_536)
+        var checkedLastByte = false
+        while end > 0 {
+            let start = max(0, end - Int64(chunk.count))
+            let count = Int(end - start)
+            do {
+                let read = try chunk.withUnsafeMutableBytes { buffer in
+                    try file.descriptor.read(
+                        fromAbsoluteOffset: start,
+                        into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<count])
+                    )
+                }
+                guard read == count else { throw Errno.ioError }
+            } catch {
+                throw DecisionLogError("read the end of", file.path, error)
+            }
+            if !checkedLastByte {
+                if chunk[count - 1] == UInt8(ascii: "\n") { return size }
+                checkedLastByte = true
+            }
+            if let newline = chunk[0..<count].lastIndex(of: UInt8(ascii: "\n")) {
+                end = start + Int64(newline) + 1
+                break
+            }
+            end = start
+        }
+        do {
+            try file.descriptor.resize(to: end)
+            if settings.fsync { try system_fdatasync(file.descriptor) }
+        } catch {
+            throw DecisionLogError("repair the torn last line of", file.path, error)
+        }
+        system_reportToStandardError(
+            "removed a partial last line (\(size - end) bytes) from \(file.path), left by a writer that stopped mid-line"
+        )
+        return end
+    }
+
+    /// The open file for `day`, (re)opened when it was removed or renamed and created with mode 0640 when missing.
+    private func dayFile(_ day: String) throws(DecisionLogError) -> OpenFile {
+        let path = settings.directory + "/" + Self.fileName(day: day)
+        if let open = dayFiles[day] {
+            if open.isStillAt(path) { return open }
+            open.close()
+            dayFiles[day] = nil
+        }
+        var created = true
+        let file: OpenFile
+        do throws(DecisionLogError) {
+            file = try OpenFile.open(
+                path,
+                [.readWrite, .append, .create, .exclusive],
+                mode: 0o640,
+                operation: "create"
+            )
+        } catch  where error.errno == .fileExists {
+            created = false
+            file = try OpenFile.open(path, [.readWrite, .append], mode: 0o640, operation: "open")
+        }
+        if created && settings.fsync {
+            // The new file's directory entry must survive a crash too, or its synced lines could vanish with it.
+            do {
+                let directory = try FileDescriptor.open(FilePath(settings.directory), .readOnly, options: [.directory])
+                defer { try? directory.close() }
+                try system_fsync(directory)
+            } catch {
+                file.close()
+                throw DecisionLogError("sync directory", settings.directory, error)
+            }
+        }
+        // Keep only recent days open: around midnight two are in use, never more.
+        for (openDay, open) in dayFiles where openDay < day {
+            open.close()
+            dayFiles[openDay] = nil
+        }
+        dayFiles[day] = file
+        return file
+    }
+}

@@ -1,0 +1,64 @@
+import SystemPackage
+
+/// An open file descriptor with the path and identity it was opened with.
+final class OpenFile {
+    let descriptor: FileDescriptor
+    let path: String
+    private let identity: (device: UInt64, inode: UInt64)
+
+    enum Access {
+        case readOnly, writeOnly, readWrite, append, create, exclusive
+    }
+
+    private init(descriptor: FileDescriptor, path: String, identity: (UInt64, UInt64)) {
+        self.descriptor = descriptor
+        self.path = path
+        self.identity = identity
+    }
+
+    /// Opens `path` close-on-exec.
+    static func open(
+        _ path: String,
+        _ access: Set<Access>,
+        mode: CModeT,
+        operation: String
+    ) throws(DecisionLogError) -> OpenFile {
+        let accessMode: FileDescriptor.AccessMode =
+            access.contains(.readWrite) ? .readWrite : access.contains(.writeOnly) ? .writeOnly : .readOnly
+        var options: FileDescriptor.OpenOptions = [.closeOnExec]
+        if access.contains(.append) { options.insert(.append) }
+        if access.contains(.create) { options.insert(.create) }
+        if access.contains(.exclusive) { options.insert(.exclusiveCreate) }
+        do {
+            let descriptor = try FileDescriptor.open(
+                FilePath(path),
+                accessMode,
+                options: options,
+                permissions: FilePermissions(rawValue: mode)
+            )
+            do {
+                let stat = try descriptor.stat()
+                return OpenFile(
+                    descriptor: descriptor,
+                    path: path,
+                    identity: (UInt64(stat.deviceID.rawValue), UInt64(stat.inode.rawValue))
+                )
+            } catch {
+                try? descriptor.close()
+                throw error
+            }
+        } catch {
+            throw DecisionLogError(operation, path, error)
+        }
+    }
+
+    /// Whether `path` still names this very file (not removed, renamed or replaced).
+    func isStillAt(_ path: String) -> Bool {
+        guard let stat = try? FilePath(path).stat() else { return false }
+        return UInt64(stat.deviceID.rawValue) == identity.device && UInt64(stat.inode.rawValue) == identity.inode
+    }
+
+    func close() {
+        try? descriptor.close()
+    }
+}

@@ -1,0 +1,71 @@
+import SystemPackage
+
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#else
+#error("DecisionLog supports Linux (Glibc) only.")
+#endif
+
+// The C calls swift-system does not wrap, one function each, with EINTR retried and errno turned into `Errno`.
+
+/// Runs `body` until it stops failing with EINTR; -1 becomes the current `Errno`.
+func valueOrErrno<I: FixedWidthInteger>(_ body: () -> I) throws(Errno) -> I {
+    while true {
+        let result = body()
+        if result != -1 { return result }
+        let error = Errno(rawValue: errno)
+        if error != .interrupted { throw error }
+    }
+}
+
+/// Takes (`LOCK_EX`) or releases (`LOCK_UN`) an advisory whole-file lock. The corresponding C function is `flock`.
+func system_flock(_ fd: FileDescriptor, _ operation: Int32) throws(Errno) {
+    _ = try valueOrErrno { flock(fd.rawValue, operation) }
+}
+
+/// Flushes a file's data (and the metadata needed to read it back). The corresponding C function is `fdatasync`.
+func system_fdatasync(_ fd: FileDescriptor) throws(Errno) {
+    _ = try valueOrErrno { fdatasync(fd.rawValue) }
+}
+
+/// Flushes a directory, so an entry created in it survives a crash. The corresponding C function is `fsync`.
+func system_fsync(_ fd: FileDescriptor) throws(Errno) {
+    _ = try valueOrErrno { fsync(fd.rawValue) }
+}
+
+/// Creates one directory; an existing one is not an error. The corresponding C function is `mkdir`.
+func system_mkdir(_ path: String, _ mode: mode_t) throws(Errno) {
+    if mkdir(path, mode) == 0 { return }
+    let error = Errno(rawValue: errno)
+    if error != .fileExists { throw error }
+}
+
+/// Removes a file. The corresponding C function is `unlink`.
+func system_unlink(_ path: String) throws(Errno) {
+    _ = try valueOrErrno { unlink(path) }
+}
+
+/// Whether the calling process may write in `path`. The corresponding C function is `access`.
+func system_canWrite(_ path: String) -> Bool {
+    access(path, W_OK) == 0
+}
+
+/// The names in a directory, without `.` and `..`. The corresponding C functions are `opendir`/`readdir`.
+func system_listDirectory(_ path: String) throws(Errno) -> [String] {
+    guard let dir = opendir(path) else { throw Errno(rawValue: errno) }
+    defer { closedir(dir) }
+    var names: [String] = []
+    while let entry = readdir(dir) {
+        let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+            String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+        }
+        if name != "." && name != ".." { names.append(name) }
+    }
+    return names
+}
+
+/// Writes a message line to standard error in one `write`, so lines from several workers do not interleave.
+func system_reportToStandardError(_ message: String) {
+    let line = Array(("verdict: " + message + "\n").utf8)
+    _ = try? FileDescriptor.standardError.writeAll(line)
+}

@@ -1,0 +1,71 @@
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
+
+/// Plain CGI: one request from the environment and standard input, one answer on standard output.
+public enum CGIGateway {
+    /// Serves the single request of this process.
+    public static func serveOne(_ application: GatewayApplication) {
+        let parameters = environmentParameters()
+        let wanted = max(0, application.bodyBytesToRead(parameters))
+        let body = readStandardInput(upTo: wanted)
+        let response = application.respond(GatewayRequest(parameters: parameters, body: body))
+        writeStandardOutput(response.rendered)
+    }
+
+    /// The process environment as a dictionary (CGI passes parameters there).
+    static func environmentParameters() -> [String: String] {
+        var parameters: [String: String] = [:]
+        var pointer = environ
+        while let entry = pointer.pointee {
+            let text = String(cString: entry)
+            if let equals = text.firstIndex(of: "=") {
+                parameters[String(text[..<equals])] = String(text[text.index(after: equals)...])
+            }
+            pointer += 1
+        }
+        return parameters
+    }
+
+    /// Reads up to `count` bytes; fewer when the client went away (the caller compares with `CONTENT_LENGTH`).
+    static func readStandardInput(upTo count: Int) -> [UInt8] {
+        guard count > 0 else { return [] }
+        var body = [UInt8](repeating: 0, count: count)
+        var filled = 0
+        while filled < count {
+            let n = body.withUnsafeMutableBytes { buffer in
+                read(0, buffer.baseAddress! + filled, count - filled)
+            }
+            if n > 0 {
+                filled += n
+            } else if n < 0 && errno == EINTR {
+                continue
+            } else {
+                break
+            }
+        }
+        body.removeLast(count - filled)
+        return body
+    }
+
+    /// Writes a response to standard output (for answers given without reading a request).
+    public static func write(_ response: GatewayResponse) {
+        writeStandardOutput(response.rendered)
+    }
+
+    static func writeStandardOutput(_ bytes: [UInt8]) {
+        var written = 0
+        while written < bytes.count {
+            let n = bytes.withUnsafeBytes { buffer in
+                Glibc.write(1, buffer.baseAddress! + written, bytes.count - written)
+            }
+            if n > 0 {
+                written += n
+            } else if n < 0 && errno == EINTR {
+                continue
+            } else {
+                return
+            }
+        }
+    }
+}

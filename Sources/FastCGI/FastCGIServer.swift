@@ -1,0 +1,201 @@
+internal import CFastCGI
+
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
+
+/// A FastCGI responder over libfcgi's re-entrant API: `threads` threads each accept and answer one request at a
+/// time, so several requests are in flight per process and their log appends can share a sync.
+///
+/// SIGTERM or SIGINT stops accepting, lets every request in flight finish, and returns.
+public final class FastCGIServer: @unchecked Sendable {
+    private let listenSocket: Int32
+    private let application: GatewayApplication
+    // Guarded by `stateMutex`.
+    private var stateMutex = pthread_mutex_t()
+    private var acceptingThread: pthread_t?
+    private var stopping = false
+    private var runningWorkers = 0
+    // Serialises FCGX_Accept_r, as libfcgi's threaded example does: some platforms need accept serialisation.
+    private var acceptMutex = pthread_mutex_t()
+
+    /// Whether standard input is a listening socket, i.e. a FastCGI spawner (spawn-fcgi, systemd, mod_fcgid)
+    /// started this process. The corresponding C function is `FCGX_IsCGI`.
+    public static var isStartedAsFastCGI: Bool {
+        FCGX_IsCGI() == 0
+    }
+
+    private init(listenSocket: Int32, application: GatewayApplication) {
+        self.listenSocket = listenSocket
+        self.application = application
+        pthread_mutex_init(&stateMutex, nil)
+        pthread_mutex_init(&acceptMutex, nil)
+    }
+
+    /// Opens a unix socket at `path` (replacing a stale one) with permissions `mode`; returns its descriptor.
+    /// The corresponding C function is `FCGX_OpenSocket`.
+    public static func openSocket(path: String, mode: UInt32, backlog: Int32 = 1024) throws(FastCGIError) -> Int32 {
+        try initialise()
+        unlink(path)
+        let fd = FCGX_OpenSocket(path, backlog)
+        guard fd >= 0 else { throw .cannotOpenSocket(path: path, errno: errno) }
+        guard chmod(path, mode_t(mode)) == 0 else { throw .cannotSetSocketMode(path: path, errno: errno) }
+        return fd
+    }
+
+    /// Serves on `listenSocket` (0: the socket the spawner passed on standard input) until SIGTERM or SIGINT.
+    public static func serve(
+        listenSocket: Int32 = 0,
+        threads: Int,
+        application: GatewayApplication
+    ) throws(FastCGIError) {
+        try initialise()
+        let server = FastCGIServer(listenSocket: listenSocket, application: application)
+        try server.run(threads: max(1, threads))
+    }
+
+    private static func initialise() throws(FastCGIError) {
+        let code = FCGX_Init()
+        guard code == 0 else { throw .libraryInitFailed(code: code) }
+    }
+
+    private func run(threads count: Int) throws(FastCGIError) {
+        signal(SIGPIPE, SIG_IGN)
+        // Workers wake from accept() through SIGUSR1 sent by the main thread; the handler does nothing and is
+        // installed without SA_RESTART so accept returns EINTR.
+        var wake = sigaction()
+        wake.__sigaction_handler.sa_handler = { _ in }
+        sigemptyset(&wake.sa_mask)
+        wake.sa_flags = 0
+        sigaction(SIGUSR1, &wake, nil)
+
+        // Only the main thread takes SIGTERM/SIGINT (through sigwait); workers inherit this mask.
+        var stopSignals = sigset_t()
+        sigemptyset(&stopSignals)
+        sigaddset(&stopSignals, SIGTERM)
+        sigaddset(&stopSignals, SIGINT)
+        pthread_sigmask(SIG_BLOCK, &stopSignals, nil)
+
+        var workers: [pthread_t] = []
+        pthread_mutex_lock(&stateMutex)
+        runningWorkers = count
+        pthread_mutex_unlock(&stateMutex)
+        for _ in 0..<count {
+            var thread = pthread_t()
+            let context = Unmanaged.passRetained(self).toOpaque()
+            let result = pthread_create(
+                &thread,
+                nil,
+                { context in
+                    let server = Unmanaged<FastCGIServer>.fromOpaque(context!).takeRetainedValue()
+                    server.workerLoop()
+                    return nil
+                },
+                context
+            )
+            guard result == 0 else {
+                Unmanaged<FastCGIServer>.fromOpaque(context).release()
+                throw .cannotStartThread(errno: result)
+            }
+            workers.append(thread)
+        }
+
+        var received: Int32 = 0
+        sigwait(&stopSignals, &received)
+        pthread_mutex_lock(&stateMutex)
+        stopping = true
+        pthread_mutex_unlock(&stateMutex)
+        FCGX_ShutdownPending()
+        // Wake whichever worker sits in accept() until all have left; requests in flight run to completion.
+        while true {
+            pthread_mutex_lock(&stateMutex)
+            let running = runningWorkers
+            if let accepting = acceptingThread { pthread_kill(accepting, SIGUSR1) }
+            pthread_mutex_unlock(&stateMutex)
+            if running == 0 { break }
+            var pause = timespec(tv_sec: 0, tv_nsec: 20_000_000)
+            nanosleep(&pause, nil)
+        }
+        for thread in workers { pthread_join(thread, nil) }
+    }
+
+    private var isStopping: Bool {
+        pthread_mutex_lock(&stateMutex)
+        defer { pthread_mutex_unlock(&stateMutex) }
+        return stopping
+    }
+
+    private func workerLoop() {
+        var request = FCGX_Request()
+        // FCGI_FAIL_ACCEPT_ON_INTR: a signal makes FCGX_Accept_r return instead of retrying, so shutdown is prompt.
+        FCGX_InitRequest(&request, listenSocket, Int32(FCGI_FAIL_ACCEPT_ON_INTR))
+        while true {
+            pthread_mutex_lock(&acceptMutex)
+            if isStopping {
+                pthread_mutex_unlock(&acceptMutex)
+                break
+            }
+            pthread_mutex_lock(&stateMutex)
+            acceptingThread = pthread_self()
+            pthread_mutex_unlock(&stateMutex)
+            let accepted = FCGX_Accept_r(&request)
+            pthread_mutex_lock(&stateMutex)
+            acceptingThread = nil
+            pthread_mutex_unlock(&stateMutex)
+            pthread_mutex_unlock(&acceptMutex)
+            if accepted < 0 {
+                if isStopping { break }
+                // EINTR or a failed connection: try again.
+                continue
+            }
+            answer(&request)
+            FCGX_Finish_r(&request)
+        }
+        FCGX_Free(&request, 0)
+        pthread_mutex_lock(&stateMutex)
+        runningWorkers -= 1
+        pthread_mutex_unlock(&stateMutex)
+    }
+
+    /// Copies the request out of libfcgi's memory (freed at the next accept), runs the application, writes back.
+    private func answer(_ request: inout FCGX_Request) {
+        let parameters = Self.parameters(request.envp)
+        let wanted = max(0, application.bodyBytesToRead(parameters))
+        var body = [UInt8](repeating: 0, count: wanted)
+        var filled = 0
+        while filled < wanted {
+            let n = body.withUnsafeMutableBytes { buffer in
+                FCGX_GetStr(
+                    buffer.baseAddress!.assumingMemoryBound(to: CChar.self) + filled,
+                    Int32(min(wanted - filled, Int(Int32.max))),
+                    request.in
+                )
+            }
+            if n <= 0 { break }
+            filled += Int(n)
+        }
+        body.removeLast(wanted - filled)
+        let response = application.respond(GatewayRequest(parameters: parameters, body: body))
+        let bytes = response.rendered
+        bytes.withUnsafeBytes { buffer in
+            _ = FCGX_PutStr(
+                buffer.baseAddress!.assumingMemoryBound(to: CChar.self),
+                Int32(buffer.count),
+                request.out
+            )
+        }
+    }
+
+    static func parameters(_ envp: FCGX_ParamArray?) -> [String: String] {
+        var parameters: [String: String] = [:]
+        guard var pointer = envp else { return parameters }
+        while let entry = pointer.pointee {
+            let text = String(cString: entry)
+            if let equals = text.firstIndex(of: "=") {
+                parameters[String(text[..<equals])] = String(text[text.index(after: equals)...])
+            }
+            pointer += 1
+        }
+        return parameters
+    }
+}

@@ -1,0 +1,82 @@
+/// Writes compact JSON into a byte buffer.
+///
+/// The output never contains a raw newline, carriage return, U+2028 or U+2029, so one value is always one line for
+/// `tail`, `jq`, Vector and Fluent Bit, and stays one line when embedded in JavaScript.
+public struct JSONWriter: Sendable {
+    public private(set) var bytes: [UInt8] = []
+
+    public init(capacity: Int = 1024) {
+        bytes.reserveCapacity(capacity)
+    }
+
+    /// Appends `value` compactly.
+    public mutating func write(_ value: JSONValue) {
+        switch value {
+        case .null: raw("null")
+        case .bool(let flag): raw(flag ? "true" : "false")
+        case .number(let text): bytes.append(contentsOf: text.utf8)
+        case .string(let text): write(string: text)
+        case .array(let elements):
+            bytes.append(UInt8(ascii: "["))
+            for (offset, element) in elements.enumerated() {
+                if offset > 0 { bytes.append(UInt8(ascii: ",")) }
+                write(element)
+            }
+            bytes.append(UInt8(ascii: "]"))
+        case .object(let object):
+            bytes.append(UInt8(ascii: "{"))
+            for (offset, member) in object.members.enumerated() {
+                if offset > 0 { bytes.append(UInt8(ascii: ",")) }
+                write(string: member.key)
+                bytes.append(UInt8(ascii: ":"))
+                write(member.value)
+            }
+            bytes.append(UInt8(ascii: "}"))
+        }
+    }
+
+    /// Appends a JSON string literal.
+    public mutating func write(string: String) {
+        bytes.append(UInt8(ascii: "\""))
+        var utf8 = string.utf8.makeIterator()
+        while let byte = utf8.next() {
+            switch byte {
+            case UInt8(ascii: "\""): raw("\\\"")
+            case UInt8(ascii: "\\"): raw("\\\\")
+            case 0x0A: raw("\\n")
+            case 0x0D: raw("\\r")
+            case 0x09: raw("\\t")
+            case 0x08: raw("\\b")
+            case 0x0C: raw("\\f")
+            case 0..<0x20, 0x7F:
+                raw("\\u00")
+                bytes.append(Hex.digits[Int(byte >> 4)])
+                bytes.append(Hex.digits[Int(byte & 0xF)])
+            case 0xE2:
+                // U+2028 and U+2029 are E2 80 A8 / E2 80 A9: line terminators for JavaScript and some tailers.
+                let second = utf8.next()
+                let third = second == nil ? nil : utf8.next()
+                if second == 0x80, let third, third == 0xA8 || third == 0xA9 {
+                    raw(third == 0xA8 ? "\\u2028" : "\\u2029")
+                } else {
+                    bytes.append(byte)
+                    if let second { bytes.append(second) }
+                    if let third { bytes.append(third) }
+                }
+            default:
+                bytes.append(byte)
+            }
+        }
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    /// Appends ASCII text as is.
+    public mutating func raw(_ text: StaticString) {
+        text.withUTF8Buffer { bytes.append(contentsOf: $0) }
+    }
+
+    /// Appends a decimal integer.
+    public mutating func write(integer: Int) {
+        bytes.append(contentsOf: String(integer).utf8)
+    }
+}

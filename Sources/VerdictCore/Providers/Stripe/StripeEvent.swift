@@ -1,0 +1,106 @@
+/// A Stripe event envelope carrying an Identity VerificationSession in `data.object`.
+enum StripeEvent {
+    static let typePrefix = "identity.verification_session."
+
+    /// Event type suffix → the session status that event reports (nil: any status).
+    static let expectedStatus: [String: String?] = [
+        "created": "requires_input",
+        "processing": "processing",
+        "verified": "verified",
+        "requires_input": "requires_input",
+        "canceled": "canceled",
+        "redacted": nil,
+    ]
+
+    static func interpret(_ payload: JSONValue) throws(Rejection) -> Interpretation {
+        guard let event = payload.objectValue else { throw .unexpectedPayload("expected a JSON object") }
+        guard let eventID = event["id"]?.stringValue, !eventID.isEmpty else {
+            throw .unexpectedPayload("id is missing")
+        }
+        guard let type = event["type"]?.stringValue else { throw .unexpectedPayload("type is missing") }
+        let session = event["data"]?["object"]?.objectValue
+        var record = Interpretation(kind: .event, eventID: eventID, outcome: .other, final: false, payload: payload)
+        record.eventType = type
+        record.livemode = event["livemode"]?.boolValue ?? session?["livemode"]?.boolValue
+        if let created = event["created"]?.intValue {
+            record.decisionTime = Timestamp(secondsSinceEpoch: Int64(created)).iso8601
+        }
+        guard type.hasPrefix(typePrefix) else {
+            // Another Stripe event sent to this endpoint: logged, never classified as a decision.
+            record.anomaly = "not an Identity VerificationSession event"
+            return record
+        }
+        guard let session else { throw .unexpectedPayload("data.object is missing") }
+        guard let status = session["status"]?.stringValue else {
+            throw .unexpectedPayload("data.object.status is missing")
+        }
+        record.sessionID = session["id"]?.stringValue
+        record.reference = session["client_reference_id"]?.stringValue
+        record.metadata = session["metadata"].flatMap { $0.isNull ? nil : $0 }
+        record.providerStatus = status
+        let lastError = session["last_error"]?.objectValue
+        let errorCode = lastError?["code"].flatMap { $0.isNull ? nil : $0 }
+        record.providerReasonCode = errorCode
+        record.providerReason = lastError?["reason"]?.stringValue
+        record.payload = redacted(payload)
+
+        let suffix = String(type.dropFirst(typePrefix.count))
+        guard let expected = expectedStatus[suffix] else {
+            record.anomaly = "unknown event type \(type)"
+            return record
+        }
+        if suffix == "redacted" {
+            record.outcome = .redacted
+            record.final = true
+            return record
+        }
+        classify(status: status, hasError: errorCode != nil, into: &record)
+        if let expected, expected != status {
+            record.needsReview = true
+            record.anomaly = "event type \(type) carries status \(status)"
+            if record.outcome == .approved {
+                record.outcome = .review
+                record.final = false
+                record.kind = .decision
+            }
+        }
+        return record
+    }
+
+    static func classify(status: String, hasError: Bool, into record: inout Interpretation) {
+        switch status {
+        case "verified":
+            record.outcome = .approved
+            record.final = true
+            record.kind = .decision
+        case "requires_input" where hasError:
+            record.outcome = .resubmissionRequested
+            record.final = false
+            record.kind = .decision
+        case "requires_input", "processing":
+            record.outcome = .inProgress
+            record.final = false
+        case "canceled":
+            record.outcome = .canceled
+            record.final = true
+            record.kind = .decision
+        default:
+            record.outcome = .other
+            record.needsReview = true
+            record.anomaly = "unknown status \(status)"
+        }
+    }
+
+    /// The session's `client_secret` and `url` grant access to the user's verification flow; they stay out of logs.
+    static func redacted(_ payload: JSONValue) -> JSONValue {
+        guard case .object(var event) = payload, case .object(var data)? = event["data"],
+            case .object(var session)? = data["object"]
+        else { return payload }
+        for key in ["client_secret", "url"] where session[key]?.stringValue != nil {
+            session[key] = .string("[redacted]")
+        }
+        data["object"] = .object(session)
+        event["data"] = .object(data)
+        return .object(event)
+    }
+}

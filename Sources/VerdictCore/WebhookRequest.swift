@@ -1,0 +1,48 @@
+/// One HTTP request as the web server handed it over: CGI parameters and the raw body bytes.
+public struct WebhookRequest: Sendable {
+    /// CGI/FastCGI parameters (`REQUEST_METHOD`, `HTTP_STRIPE_SIGNATURE`, …).
+    public var parameters: [String: String]
+    /// The body bytes actually received; may be shorter than `CONTENT_LENGTH` when the client went away.
+    public var body: [UInt8]
+
+    public init(parameters: [String: String], body: [UInt8]) {
+        self.parameters = parameters
+        self.body = body
+    }
+
+    public var method: String { parameters["REQUEST_METHOD"] ?? "GET" }
+
+    /// The value of request header `name` (for example `Stripe-Signature`), following the CGI naming rule.
+    public func header(_ name: String) -> String? {
+        parameters["HTTP_" + String(name.uppercased().map { $0 == "-" ? "_" : $0 })]
+    }
+
+    /// `CONTENT_LENGTH`: nil when absent, `.invalid` when it is not a decimal number.
+    public var declaredLength: DeclaredLength {
+        guard let text = parameters["CONTENT_LENGTH"], !text.isEmpty else { return .absent }
+        guard text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let value = Int(text) else { return .invalid }
+        return .bytes(value)
+    }
+
+    /// What `CONTENT_LENGTH` said.
+    public enum DeclaredLength: Equatable, Sendable {
+        case absent
+        case invalid
+        case bytes(Int)
+    }
+
+    /// The path used for routing: `PATH_INFO` under CGI, else the URI nginx passes, without the query.
+    public var routingPath: String {
+        for key in ["PATH_INFO", "DOCUMENT_URI", "SCRIPT_NAME", "REQUEST_URI"] {
+            if let value = parameters[key], !value.isEmpty {
+                return String(value.prefix { $0 != "?" })
+            }
+        }
+        return "/"
+    }
+
+    /// The last non-empty segment of `routingPath`: the endpoint name.
+    public var routingName: String {
+        routingPath.split(separator: "/").last.map(String.init) ?? ""
+    }
+}

@@ -1,0 +1,208 @@
+import ArgumentParser
+import FastCGI
+import SystemPackage
+import VerdictCore
+
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
+
+/// The command line, for people: serving on a socket, checking the configuration, signing test requests.
+struct VerdictCommand: ParsableCommand {
+    static let version = "0.1.0"
+
+    static let configuration = CommandConfiguration(
+        commandName: "verdict",
+        abstract: "Receive, verify, classify and durably log identity-verification decision webhooks.",
+        discussion: """
+            Started by a web server, Verdict picks its mode itself: FastCGI when standard input is a listening \
+            socket (spawn-fcgi, systemd, mod_fcgid), plain CGI when GATEWAY_INTERFACE is set. The configuration \
+            is read from --config, $VERDICT_CONFIG, or verdict.toml next to the executable.
+            """,
+        subcommands: [Serve.self, CheckConfig.self, Sign.self, VerifyLog.self, Version.self]
+    )
+}
+
+struct ConfigOption: ParsableArguments {
+    @Option(name: .long, help: "The configuration file (default: $VERDICT_CONFIG, else verdict.toml beside verdict).")
+    var config: String?
+
+    func load() throws -> Configuration {
+        do {
+            return try ConfigurationLoader.load(explicit: config)
+        } catch {
+            throw ValidationFailure(message: "configuration error: \(error)", code: Worker.configurationExitCode)
+        }
+    }
+}
+
+/// An error that prints its message and exits with `code`.
+struct ValidationFailure: Error, CustomStringConvertible {
+    var message: String
+    var code: Int32
+    var description: String { message }
+}
+
+extension ParsableCommand {
+    static func exitWith(_ failure: ValidationFailure) -> Never {
+        Environment.report(failure.message)
+        Glibc.exit(failure.code)
+    }
+}
+
+struct Serve: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Listen for FastCGI requests on a unix socket that Verdict creates."
+    )
+
+    @OptionGroup var options: ConfigOption
+
+    @Option(name: .long, help: "Path of the unix socket to create (a stale one is replaced).")
+    var socket: String
+
+    @Option(name: .long, help: "Permissions of the socket, in octal; the web server's user must be able to connect.")
+    var socketMode: String = "0660"
+
+    @Option(name: .long, help: "Worker processes; a worker that dies is restarted.")
+    var processes: Int = 1
+
+    func run() throws {
+        guard let mode = UInt32(socketMode, radix: 8), mode <= 0o777 else {
+            throw ValidationError("--socket-mode must be octal permissions such as 0660")
+        }
+        guard (1...64).contains(processes) else { throw ValidationError("--processes must be between 1 and 64") }
+        let configuration: Configuration
+        do {
+            configuration = try options.load()
+        } catch let failure as ValidationFailure {
+            Self.exitWith(failure)
+        }
+        let path = Environment.absolute(socket)
+        let listenSocket: Int32
+        do {
+            listenSocket = try FastCGIServer.openSocket(path: path, mode: mode)
+        } catch {
+            Self.exitWith(ValidationFailure(message: error.description, code: 1))
+        }
+        Supervisor.run(processes: processes, socketPath: path) {
+            Worker.serveFastCGI(listenSocket: listenSocket, configuration: configuration)
+        }
+    }
+}
+
+struct CheckConfig: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check-config",
+        abstract: "Validate the configuration and print what Verdict would do with it."
+    )
+
+    @OptionGroup var options: ConfigOption
+
+    func run() throws {
+        let configuration: Configuration
+        do {
+            configuration = try options.load()
+        } catch let failure as ValidationFailure {
+            Self.exitWith(failure)
+        }
+        print("configuration OK: \(configuration.file)")
+        let state =
+            access(configuration.logDirectory, F_OK) != 0
+            ? "will be created"
+            : access(configuration.logDirectory, W_OK) == 0 ? "writable" : "NOT WRITABLE by this user"
+        print("  log_dir: \(configuration.logDirectory) (\(state))")
+        print(
+            "  fsync: \(configuration.fsync), max_body_bytes: \(configuration.maxBodyBytes), "
+                + "dedup_retention_days: \(configuration.dedupRetentionDays), threads: \(configuration.threads)"
+        )
+        for endpoint in configuration.endpoints {
+            print("  endpoint \(endpoint.name): provider \(endpoint.provider.name), path .../\(endpoint.name)")
+        }
+    }
+}
+
+struct Sign: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Sign a body as the endpoint's provider would, to test the whole path with curl.",
+        discussion: """
+            Prints one "Name: value" line per header. With --url, prints a complete curl command instead.
+            Example: verdict sign --endpoint veriff --url https://127.0.0.1:8443/webhooks/veriff body.json | sh
+            """
+    )
+
+    @OptionGroup var options: ConfigOption
+
+    @Option(name: .long, help: "The configured endpoint whose first secret signs the body.")
+    var endpoint: String
+
+    @Option(name: .long, help: "Unix time for Stripe's t= (default: now).")
+    var timestamp: Int64?
+
+    @Option(name: .long, help: "Print a curl command that posts the signed body to this URL.")
+    var url: String?
+
+    @Argument(help: "The body file (default: standard input).")
+    var bodyFile: String?
+
+    func run() throws {
+        let configuration: Configuration
+        do {
+            configuration = try options.load()
+        } catch let failure as ValidationFailure {
+            Self.exitWith(failure)
+        }
+        guard let target = configuration.endpoint(named: endpoint) else {
+            let names = configuration.endpoints.map(\.name).joined(separator: ", ")
+            throw ValidationError("no endpoint named \"\(endpoint)\" in \(configuration.file) (configured: \(names))")
+        }
+        let body: [UInt8]
+        do {
+            body = try Array(ConfigurationLoader.readText(bodyFile ?? "/dev/stdin").utf8)
+        } catch {
+            throw ValidationError("cannot read the body: \(error)")
+        }
+        let now = timestamp.map { Timestamp(secondsSinceEpoch: $0) } ?? Environment.now()
+        let headers = target.provider.signatureHeaders(for: body, now: now)
+        guard let url else {
+            for header in headers { print("\(header.name): \(header.value)") }
+            return
+        }
+        var command = "curl -sS -k -X POST -H 'Content-Type: application/json'"
+        for header in headers { command += " -H " + shellQuoted("\(header.name): \(header.value)") }
+        if let bodyFile {
+            command += " --data-binary @" + shellQuoted(bodyFile)
+        } else {
+            command += " --data-binary " + shellQuoted(String(decoding: body, as: UTF8.self))
+        }
+        print(command + " " + shellQuoted(url))
+    }
+
+    func shellQuoted(_ text: String) -> String {
+        "'" + text.split(separator: "'", omittingEmptySubsequences: false).joined(separator: "'\\''") + "'"
+    }
+}
+
+struct Version: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print the version.")
+
+    func run() {
+        print("verdict \(VerdictCommand.version)")
+    }
+}
+
+struct VerifyLog: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify-log",
+        abstract: "Check every line of every decision file: whole, valid records, no event logged twice."
+    )
+
+    @Argument(help: "The log directory.")
+    var directory: String
+
+    func run() throws {
+        let report = LogVerifier.verify(directory: directory)
+        for problem in report.problems { print(problem) }
+        print("\(report.files) files, \(report.lines) lines, \(report.problems.count) problems")
+        if !report.problems.isEmpty { throw ExitCode(1) }
+    }
+}

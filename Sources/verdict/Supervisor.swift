@@ -1,0 +1,62 @@
+import VerdictCore
+
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
+
+/// Runs worker processes on an already open socket and keeps them running.
+///
+/// With one process the worker runs in this process. With more, this process only supervises: it forks the
+/// workers (before any thread exists, so fork is safe), restarts one that dies, and on SIGTERM or SIGINT passes
+/// the signal on, waits for every worker to finish its requests, removes the socket and exits 0.
+enum Supervisor {
+    static func run(processes: Int, socketPath: String, worker: () -> Never) -> Never {
+        guard processes > 1 else { worker() }
+        var signals = sigset_t()
+        sigemptyset(&signals)
+        for signal in [SIGTERM, SIGINT, SIGCHLD] { sigaddset(&signals, signal) }
+        pthread_sigmask(SIG_BLOCK, &signals, nil)
+
+        var children: Set<pid_t> = []
+        func spawn() {
+            let pid = fork()
+            if pid == 0 {
+                pthread_sigmask(SIG_UNBLOCK, &signals, nil)
+                worker()
+            }
+            if pid > 0 {
+                children.insert(pid)
+            } else {
+                Environment.report("cannot start a worker process: \(String(cString: strerror(errno)))")
+            }
+        }
+        for _ in 0..<processes { spawn() }
+
+        var stopping = false
+        var lastRestart: Int64 = 0
+        while !children.isEmpty {
+            var received: Int32 = 0
+            sigwait(&signals, &received)
+            if received == SIGTERM || received == SIGINT {
+                stopping = true
+                for child in children { kill(child, SIGTERM) }
+                continue
+            }
+            var status: Int32 = 0
+            while true {
+                let pid = waitpid(-1, &status, WNOHANG)
+                if pid <= 0 { break }
+                children.remove(pid)
+                guard !stopping else { continue }
+                Environment.report("worker \(pid) ended unexpectedly (status \(status)); starting another")
+                // A worker that dies at once again and again must not make this loop spin.
+                let now = Environment.now().millisecondsSinceEpoch
+                if now - lastRestart < 1000 { sleep(1) }
+                lastRestart = now
+                spawn()
+            }
+        }
+        unlink(socketPath)
+        exit(0)
+    }
+}

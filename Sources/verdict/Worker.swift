@@ -1,0 +1,77 @@
+import FastCGI
+import VerdictCore
+
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
+
+/// The two request-serving modes a web server starts Verdict in.
+enum Worker {
+    /// Exit status for a configuration problem (sysexits' EX_CONFIG).
+    static let configurationExitCode: Int32 = 78
+
+    /// FastCGI on the listening socket passed as standard input. Accepts `--config PATH` only.
+    static func runFastCGIOnStandardInput(arguments: [String]) -> Never {
+        var explicit: String? = nil
+        if arguments.count == 2, arguments[0] == "--config" {
+            explicit = arguments[1]
+        } else if arguments.count == 1, arguments[0].hasPrefix("--config=") {
+            explicit = String(arguments[0].dropFirst("--config=".count))
+        } else if !arguments.isEmpty {
+            Environment.report(
+                "as a FastCGI worker Verdict takes only --config PATH; got \(arguments.joined(separator: " "))"
+            )
+            exit(64)
+        }
+        serveFastCGI(listenSocket: 0, configuration: loadOrExit(explicit))
+    }
+
+    static func serveFastCGI(listenSocket: Int32, configuration: Configuration) -> Never {
+        let receiver = Receiver(configuration: configuration)
+        do {
+            try FastCGIServer.serve(
+                listenSocket: listenSocket,
+                threads: configuration.threads,
+                application: receiver.application
+            )
+        } catch {
+            Environment.report(error.description)
+            exit(1)
+        }
+        exit(0)
+    }
+
+    /// One CGI request. A configuration problem is answered with 500 and explained on standard error, which the
+    /// web server puts in its error log; the sender learns nothing about the setup.
+    static func runCGI() -> Never {
+        let configuration: Configuration
+        do {
+            configuration = try ConfigurationLoader.load(explicit: nil)
+        } catch {
+            Environment.report("configuration error: \(error)")
+            let body = Array(
+                "{\"error\":\"configuration_error\",\"message\":\"Verdict is not configured correctly; see the server's error log.\"}\n"
+                    .utf8
+            )
+            let response = GatewayResponse(
+                status: 500,
+                reason: "Internal Server Error",
+                headers: [(name: "Content-Type", value: "application/json")],
+                body: body
+            )
+            CGIGateway.write(response)
+            exit(0)
+        }
+        CGIGateway.serveOne(Receiver(configuration: configuration).application)
+        exit(0)
+    }
+
+    static func loadOrExit(_ explicit: String?) -> Configuration {
+        do {
+            return try ConfigurationLoader.load(explicit: explicit)
+        } catch {
+            Environment.report("configuration error: \(error)")
+            exit(configurationExitCode)
+        }
+    }
+}
