@@ -1,0 +1,136 @@
+import DecisionLog
+import Foundation
+import Testing
+
+@Suite("LogDirectory")
+struct LogDirectoryTests {
+    let day = "2026-11-23"
+
+    @Test("appends one whole line per entry and creates private files and folders")
+    func appendsLinesWithPrivateModes() throws {
+        let directory = TestDirectory()
+        defer { directory.remove() }
+        let log = LogDirectory(settings: LogSettings(directory: directory.logPath, fsync: true))
+        let results = log.append([entry(1), entry(2)], retainFrom: "2026-11-13")
+        #expect(results == [.appended, .appended])
+        #expect(try directory.lines(day: day) == ["{\"event_id\":\"evt_1\",\"text\":\"x\"}", "{\"event_id\":\"evt_2\",\"text\":\"x\"}"])
+        #expect(try directory.mode("") == 0o750)
+        #expect(try directory.mode("/.verdict") == 0o700)
+        #expect(try directory.mode("/" + LogDirectory.fileName(day: day)) & 0o137 == 0)
+    }
+
+    @Test("a redelivered key is reported as duplicate and not appended, within a batch and across processes")
+    func redeliveriesAreNotAppended() throws {
+        let directory = TestDirectory()
+        defer { directory.remove() }
+        let settings = LogSettings(directory: directory.logPath, fsync: false)
+        let first = LogDirectory(settings: settings)
+        #expect(first.append([entry(1), entry(1)], retainFrom: "2026-11-13") == [.appended, .duplicate])
+        // A second instance stands for another worker or CGI process: it learns the key from the index.
+        let second = LogDirectory(settings: settings)
+        #expect(second.append([entry(1), entry(2)], retainFrom: "2026-11-13") == [.duplicate, .appended])
+        #expect(first.append([entry(2)], retainFrom: "2026-11-13") == [.duplicate])
+        #expect(try directory.lines(day: day).count == 2)
+    }
+
+    @Test("redelivery detection survives a restart")
+    func redeliveryStateSurvivesRestart() throws {
+        let directory = TestDirectory()
+        defer { directory.remove() }
+        let settings = LogSettings(directory: directory.logPath, fsync: true)
+        do {
+            let log = LogDirectory(settings: settings)
+            #expect(log.append([entry(7)], retainFrom: "2026-11-13") == [.appended])
+        }
+        let restarted = LogDirectory(settings: settings)
+        #expect(restarted.append([entry(7)], retainFrom: "2026-11-13") == [.duplicate])
+    }
+
+    @Test("a partial last line left by a crashed writer is cut before the next append")
+    func tornTailIsRepaired() throws {
+        let directory = TestDirectory()
+        defer { directory.remove() }
+        let log = LogDirectory(settings: LogSettings(directory: directory.logPath, fsync: true))
+        #expect(log.append([entry(1)], retainFrom: "2026-11-13") == [.appended])
+        let path = directory.logPath + "/" + LogDirectory.fileName(day: day)
+        let handle = try #require(FileHandle(forWritingAtPath: path))
+        handle.seekToEndOfFile()
+        handle.write(Data("{\"event_id\":\"evt_torn\",\"te".utf8))
+        handle.closeFile()
+        #expect(log.append([entry(2)], retainFrom: "2026-11-13") == [.appended])
+        #expect(
+            try directory.lines(day: day) == [
+                "{\"event_id\":\"evt_1\",\"text\":\"x\"}", "{\"event_id\":\"evt_2\",\"text\":\"x\"}",
+            ]
+        )
+    }
+
+    @Test("a file holding only a partial line is emptied before the next append")
+    func tornOnlyLineIsRepaired() throws {
+        let directory = TestDirectory()
+        defer { directory.remove() }
+        try FileManager.default.createDirectory(atPath: directory.logPath, withIntermediateDirectories: true)
+        let path = directory.logPath + "/" + LogDirectory.fileName(day: day)
+        try Data(String(repeating: "y", count: 200_000).utf8).write(to: URL(fileURLWithPath: path))
+        let log = LogDirectory(settings: LogSettings(directory: directory.logPath, fsync: false))
+        #expect(log.append([entry(3)], retainFrom: "2026-11-13") == [.appended])
+        #expect(try directory.lines(day: day) == ["{\"event_id\":\"evt_3\",\"text\":\"x\"}"])
+    }
+
+    @Test("entries land in the file of their own UTC day across midnight, none lost or doubled")
+    func dayRollover() throws {
+        let directory = TestDirectory()
+        defer { directory.remove() }
+        let log = LogDirectory(settings: LogSettings(directory: directory.logPath, fsync: true))
+        let batch = [entry(1, day: "2026-11-23"), entry(2, day: "2026-11-24"), entry(3, day: "2026-11-23")]
+        #expect(log.append(batch, retainFrom: "2026-11-14") == [.appended, .appended, .appended])
+        #expect(log.append([entry(4, day: "2026-11-24")], retainFrom: "2026-11-14") == [.appended])
+        // The same event again after midnight is still a redelivery.
+        #expect(log.append([entry(1, day: "2026-11-24")], retainFrom: "2026-11-14") == [.duplicate])
+        #expect(try directory.lines(day: "2026-11-23").count == 2)
+        #expect(try directory.lines(day: "2026-11-24").count == 2)
+    }
+
+    @Test("keys older than the retention window are pruned, keeping the state bounded")
+    func retentionPrunesIndex() throws {
+        let directory = TestDirectory()
+        defer { directory.remove() }
+        let log = LogDirectory(settings: LogSettings(directory: directory.logPath, fsync: false))
+        #expect(log.append([entry(1, day: "2026-11-01")], retainFrom: "2026-10-22") == [.appended])
+        #expect(FileManager.default.fileExists(atPath: directory.logPath + "/.verdict/seen-2026-11-01"))
+        #expect(log.append([entry(2, day: "2026-11-20")], retainFrom: "2026-11-10") == [.appended])
+        #expect(!FileManager.default.fileExists(atPath: directory.logPath + "/.verdict/seen-2026-11-01"))
+        #expect(log.append([entry(1, day: "2026-11-20")], retainFrom: "2026-11-10") == [.appended])
+    }
+
+    @Test("a log directory removed while running is recreated and the next append succeeds")
+    func removedDirectoryIsRecreated() throws {
+        let directory = TestDirectory()
+        defer { directory.remove() }
+        let log = LogDirectory(settings: LogSettings(directory: directory.logPath, fsync: true))
+        #expect(log.append([entry(1)], retainFrom: "2026-11-13") == [.appended])
+        try FileManager.default.removeItem(atPath: directory.logPath)
+        #expect(log.append([entry(2)], retainFrom: "2026-11-13") == [.appended])
+        #expect(try directory.lines(day: day) == ["{\"event_id\":\"evt_2\",\"text\":\"x\"}"])
+    }
+
+    @Test("an unusable log directory fails every entry with a message naming the path")
+    func unusableDirectoryFails() throws {
+        let directory = TestDirectory()
+        defer { directory.remove() }
+        try FileManager.default.createDirectory(atPath: directory.path, withIntermediateDirectories: true)
+        // A regular file where the log directory should be: no user, root included, can write below it.
+        #expect(FileManager.default.createFile(atPath: directory.logPath, contents: Data("x".utf8)))
+        let log = LogDirectory(settings: LogSettings(directory: directory.logPath, fsync: true))
+        let results = log.append([entry(1), entry(2)], retainFrom: "2026-11-13")
+        #expect(results.count == 2)
+        for result in results {
+            guard case .failed(let error) = result else {
+                Issue.record("expected a failure, got \(result)")
+                continue
+            }
+            #expect(error.description.contains(directory.logPath))
+        }
+        #expect(throws: DecisionLogError.self) { try log.checkWritable(day: day) }
+    }
+}

@@ -1,0 +1,42 @@
+import DecisionLog
+import Foundation
+
+/// A fresh directory under the system temporary folder, removed by `remove()`.
+struct TestDirectory {
+    let path: String
+
+    init() {
+        path = NSTemporaryDirectory() + "verdict-log-tests-" + UUID().uuidString
+    }
+
+    var logPath: String { path + "/log" }
+
+    func remove() {
+        try? FileManager.default.removeItem(atPath: path)
+    }
+
+    func lines(day: String) throws -> [String] {
+        let text = try String(contentsOfFile: logPath + "/" + LogDirectory.fileName(day: day), encoding: .utf8)
+        return text.split(separator: "\n", omittingEmptySubsequences: false).dropLast().map(String.init)
+    }
+
+    func contents(day: String) throws -> Data {
+        try Data(contentsOf: URL(fileURLWithPath: logPath + "/" + LogDirectory.fileName(day: day)))
+    }
+
+    func mode(_ relative: String) throws -> Int {
+        let attributes = try FileManager.default.attributesOfItem(atPath: logPath + relative)
+        return (attributes[.posixPermissions] as? Int ?? -1) & 0o777
+    }
+}
+
+func entry(_ id: Int, day: String = "2026-11-23", text: String? = nil) -> LogEntry {
+    let line = "{\"event_id\":\"evt_\(id)\",\"text\":\"\(text ?? "x")\"}\n"
+    var key = [UInt8](repeating: 0, count: 16)
+    var value = UInt64(id)
+    for index in 0..<8 {
+        key[15 - index] = UInt8(truncatingIfNeeded: value)
+        value >>= 8
+    }
+    return LogEntry(day: day, line: Array(line.utf8), key: RedeliveryKey(key))
+}
