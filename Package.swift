@@ -4,7 +4,9 @@ import PackageDescription
 let package = Package(
     name: "verdict",
     products: [
-        .executable(name: "verdict", targets: ["verdict"])
+        .executable(name: "verdict", targets: ["verdict"]),
+        // For the fuzz targets in Tests/Fuzz, a package of its own so a plain build never needs libFuzzer.
+        .library(name: "VerdictCore", targets: ["VerdictCore"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
