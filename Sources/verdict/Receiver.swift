@@ -32,6 +32,11 @@ struct Receiver: Sendable {
         switch handler.handle(request, now: now) {
         case .respond(let answer):
             response = answer
+            // Why a request was refused, for the operator (the web server's error log); never a secret.
+            let path = request.routingPath.prefix(200)
+            let client = request.parameters["REMOTE_ADDR"] ?? "-"
+            let summary = String(decoding: answer.body.prefix(300), as: UTF8.self).trimmingNewline
+            Environment.report("refused \(request.method.prefix(16)) \(path) from \(client): \(answer.status) \(summary)")
         case .checkHealth:
             do {
                 try commit.withLog { (log: LogDirectory) throws(DecisionLogError) in
@@ -54,7 +59,9 @@ struct Receiver: Sendable {
             switch commit.append(entry, retainFrom: oldestDay) {
             case .appended: response = accepted.response(duplicate: false)
             case .duplicate: response = accepted.response(duplicate: true)
-            case .failed: response = HTTPResponse(rejection: .logUnavailable)
+            case .failed:
+                // DecisionLog has already reported the cause on standard error.
+                response = HTTPResponse(rejection: .logUnavailable)
             }
         }
         return GatewayResponse(
@@ -63,5 +70,11 @@ struct Receiver: Sendable {
             headers: [(name: "Content-Type", value: "application/json")] + response.headers,
             body: request.method == "HEAD" ? [] : response.body
         )
+    }
+}
+
+extension String {
+    fileprivate var trimmingNewline: String {
+        hasSuffix("\n") ? String(dropLast()) : self
     }
 }
