@@ -6,12 +6,11 @@ import VerdictCore
 
 /// Runs worker processes on an already open socket and keeps them running.
 ///
-/// With one process the worker runs in this process. With more, this process only supervises: it forks the
-/// workers (before any thread exists, so fork is safe), restarts one that dies, and on SIGTERM or SIGINT passes
-/// the signal on, waits for every worker to finish its requests, removes the socket and exits 0.
+/// This process only supervises: it forks the workers (before any thread exists, so fork is safe), restarts one
+/// that dies, and on SIGTERM or SIGINT passes the signal on, waits for every worker to finish its requests,
+/// removes the socket and exits 0.
 enum Supervisor {
     static func run(processes: Int, socketPath: String, worker: () -> Never) -> Never {
-        guard processes > 1 else { worker() }
         var signals = sigset_t()
         sigemptyset(&signals)
         for signal in [SIGTERM, SIGINT, SIGCHLD] { sigaddset(&signals, signal) }

@@ -19,7 +19,14 @@ enum StripeEvent {
         }
         guard let type = event["type"]?.stringValue else { throw .unexpectedPayload("type is missing") }
         let session = event["data"]?["object"]?.objectValue
-        var record = Interpretation(kind: .event, eventID: eventID, outcome: .other, final: false, payload: payload)
+        // Credentials are removed whatever the event type: every Stripe payload that reaches the log is redacted.
+        var record = Interpretation(
+            kind: .event,
+            eventID: eventID,
+            outcome: .other,
+            final: false,
+            payload: redacted(payload)
+        )
         record.eventType = type
         record.livemode = event["livemode"]?.boolValue ?? session?["livemode"]?.boolValue
         if let created = event["created"]?.intValue {
@@ -42,7 +49,6 @@ enum StripeEvent {
         let errorCode = lastError?["code"].flatMap { $0.isNull ? nil : $0 }
         record.providerReasonCode = errorCode
         record.providerReason = lastError?["reason"]?.stringValue
-        record.payload = redacted(payload)
 
         let suffix = String(type.dropFirst(typePrefix.count))
         guard let expected = expectedStatus[suffix] else {

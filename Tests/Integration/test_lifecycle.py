@@ -1,0 +1,101 @@
+"""Process life cycle and file permissions: graceful SIGTERM with a request in flight, worker restarts, modes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import stat
+import time
+
+import pytest
+
+from support import (
+    SUBREAPER,
+    FastCGIClient,
+    Signer,
+    children_of,
+    compact,
+    fastcgi_params,
+    pid_alive,
+    stripe_event,
+    veriff_decision,
+    wait_exit,
+    wait_for,
+)
+
+
+def test_sigterm_lets_the_in_flight_request_finish_and_the_process_exits_0(make_stack, mode):
+    """serve: SIGTERM to the supervisor (it stops its worker); spawn-fcgi: SIGTERM to the worker itself.
+    The request is held open inside the worker by sending only half its body over the raw FastCGI socket
+    (nginx would buffer the body and hide the window)."""
+    if mode == "spawn-fcgi" and not SUBREAPER:
+        pytest.skip("needs PR_SET_CHILD_SUBREAPER to collect the worker's exit status")
+    stack = make_stack(mode, workers=1)
+    if mode == "serve":
+        target = stack.supervisor.pid
+        worker = (children_of(target) or [target])[0]  # with one process, serve is its own worker
+    else:
+        [target] = stack.worker_pids
+        worker = target
+
+    event = stripe_event()
+    body = compact(event)
+    client = FastCGIClient(stack.socket)
+    client.begin(fastcgi_params("POST", "/webhooks/stripe", body, Signer.stripe(body)))
+    half = len(body) // 2
+    client.send_stdin(body[:half])
+    time.sleep(0.5)  # the worker has accepted the connection and waits for the rest of the body
+    os.kill(target, signal.SIGTERM)
+    time.sleep(0.5)
+    assert pid_alive(worker), "the worker exited with a request in flight"
+    client.send_stdin(body[half:])
+    client.end_stdin()
+    status, headers, answer = client.read_response()
+    client.close()
+
+    assert status == 200, (status, answer)
+    assert json.loads(answer) == {"status": "accepted", "event_id": event["id"], "outcome": "approved"}
+    if mode == "serve":
+        code = stack.supervisor.wait(20)
+    else:
+        code = wait_exit(target, 20)
+    assert code == 0, f"exit status {code}: {stack.output()}"
+    wait_for(lambda: not pid_alive(worker), 5, "the worker to be gone")
+    assert [r["event_id"] for r in stack.log.records()] == [event["id"]]
+
+
+def test_serve_restarts_a_killed_worker(make_stack):
+    stack = make_stack("serve", workers=2)
+    before = children_of(stack.supervisor.pid)
+    assert len(before) == 2
+    os.kill(before[0], signal.SIGKILL)
+    wait_for(
+        lambda: len(set(children_of(stack.supervisor.pid)) - set(before)) == 1
+        and len(children_of(stack.supervisor.pid)) == 2,
+        10,
+        "a replacement worker",
+    )
+    assert stack.supervisor.poll() is None
+    for _ in range(6):  # the service keeps answering, on fresh connections
+        body = compact(veriff_decision())
+        response = stack.request("POST", "/webhooks/veriff", body, Signer.veriff(body), fresh=True)
+        assert response.status == 200, response
+    assert len(stack.log.records()) == 6
+
+
+def test_log_file_0640_state_dir_0700_and_socket_0660_even_with_umask_0(make_stack, mode):
+    stack = make_stack(mode, umask=0)
+    body = compact(veriff_decision())
+    assert stack.post("veriff", body, Signer.veriff(body)).status == 200
+    [log_file] = stack.log.files()
+
+    def mode_of(path) -> int:
+        return stat.S_IMODE(os.stat(path).st_mode)
+
+    assert mode_of(log_file) & ~0o640 == 0, f"{log_file.name} is {oct(mode_of(log_file))}, want 0640 or stricter"
+    state = stack.log_dir / ".verdict"
+    assert state.is_dir(), f"no state directory {state}"
+    assert mode_of(state) & ~0o700 == 0, f".verdict is {oct(mode_of(state))}, want 0700"
+    assert mode_of(stack.log_dir) & ~0o750 == 0, f"log_dir is {oct(mode_of(stack.log_dir))}, want 0750 or stricter"
+    assert mode_of(stack.socket) == 0o660, f"socket is {oct(mode_of(stack.socket))}, want 0660"
