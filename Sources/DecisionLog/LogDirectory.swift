@@ -29,14 +29,20 @@ public final class LogDirectory {
     public let settings: LogSettings
     private var lock: OpenFile?
     private var dayFiles: [String: OpenFile] = [:]
+    /// Whether the open lock file is known to hold a whole `SharedState`.
+    private var sharedStatePrepared = false
     private var index: RedeliveryIndex
 
-    var stateDirectory: String { settings.directory + "/.verdict" }
-    var lockPath: String { stateDirectory + "/lock" }
+    let stateDirectory: String
+    let lockPath: String
+    /// The last day file path built, kept so that a batch does not build it again.
+    private var dayPath: (day: String, path: String) = ("", "")
 
     public init(settings: LogSettings) {
         self.settings = settings
-        self.index = RedeliveryIndex(directory: settings.directory + "/.verdict")
+        stateDirectory = settings.directory + "/.verdict"
+        lockPath = stateDirectory + "/lock"
+        self.index = RedeliveryIndex(directory: stateDirectory)
     }
 
     deinit {
@@ -54,14 +60,25 @@ public final class LogDirectory {
     ///   removed.
     public func append(_ entries: [LogEntry], retainFrom: String) -> [AppendResult] {
         guard !entries.isEmpty else { return [] }
+        return append(retainFrom: retainFrom) { entries }
+    }
+
+    /// Takes the directory lock, then calls `take` once for the entries to append, and appends those that are not
+    /// redeliveries; returns one result per entry, in order. `take` is called even when locking fails (its entries
+    /// then all fail), so a caller can gather entries that arrived while it waited for the lock.
+    public func append(retainFrom: String, taking take: () -> [LogEntry]) -> [AppendResult] {
+        let lock: OpenFile
         do throws(DecisionLogError) {
-            let lock = try lockDirectory()
-            defer { try? system_flock(lock.descriptor, LOCK_UN) }
-            return appendLocked(entries, retainFrom: retainFrom)
+            lock = try lockDirectory()
         } catch {
-            system_reportToStandardError(error.description)
+            let entries = take()
+            if !entries.isEmpty { system_reportToStandardError(error.description) }
             return Array(repeating: .failed(error), count: entries.count)
         }
+        defer { try? system_flock(lock.descriptor, LOCK_UN) }
+        let entries = take()
+        guard !entries.isEmpty else { return [] }
+        return appendLocked(entries, retainFrom: retainFrom, lock: lock.descriptor)
     }
 
     /// Checks that a line for `day` could be written now: the directory exists (or can be created) and the day's
@@ -91,12 +108,25 @@ public final class LogDirectory {
             } catch {
                 throw DecisionLogError("lock", lockPath, error)
             }
-            if current.isStillAt(lockPath) { return current }
+            if current.isStillAt(lockPath) {
+                prepareSharedState(current)
+                return current
+            }
             try? system_flock(current.descriptor, LOCK_UN)
             system_reportToStandardError("the log directory \(settings.directory) was removed or replaced; reopening")
             closeEverything()
         }
         throw DecisionLogError("lock", lockPath, .noSuchFileOrDirectory)
+    }
+
+    /// Gives a new lock file its `SharedState` while the disk has room, so that updating it later only ever
+    /// overwrites bytes in place.
+    private func prepareSharedState(_ lock: OpenFile) {
+        guard !sharedStatePrepared else { return }
+        if let size = try? lock.descriptor.stat().size, size < Int64(SharedState.size) {
+            guard (try? SharedState.read(from: lock.descriptor).write(to: lock.descriptor)) != nil else { return }
+        }
+        sharedStatePrepared = true
     }
 
     private func createDirectories() throws(DecisionLogError) {
@@ -119,6 +149,7 @@ public final class LogDirectory {
     private func closeEverything() {
         lock?.close()
         lock = nil
+        sharedStatePrepared = false
         for file in dayFiles.values { file.close() }
         dayFiles = [:]
         index.reset()
@@ -126,28 +157,30 @@ public final class LogDirectory {
 
     // MARK: - Appending
 
-    private func appendLocked(_ entries: [LogEntry], retainFrom: String) -> [AppendResult] {
-        index.catchUp(retainFrom: retainFrom)
-        var results = [AppendResult?](repeating: nil, count: entries.count)
-        var batchKeys = Set<RedeliveryKey>()
-        var days: [String] = []
-        var positionsByDay: [String: [Int]] = [:]
+    private func appendLocked(_ entries: [LogEntry], retainFrom: String, lock: FileDescriptor) -> [AppendResult] {
+        let before = SharedState.read(from: lock)
+        var state = before
+        index.catchUp(retainFrom: retainFrom, state: &state)
+        var results = [AppendResult](repeating: .duplicate, count: entries.count)
+        var batchKeys = Set<RedeliveryKey>(minimumCapacity: entries.count)
+        // Almost every batch is one day; a batch across midnight is written day by day, in order of first entry.
+        var days: [(day: String, positions: [Int])] = []
         for (position, entry) in entries.enumerated() {
-            if index.contains(entry.key) || !batchKeys.insert(entry.key).inserted {
-                results[position] = .duplicate
-                continue
+            if index.contains(entry.key) || !batchKeys.insert(entry.key).inserted { continue }
+            if let slot = days.firstIndex(where: { $0.day == entry.day }) {
+                days[slot].positions.append(position)
+            } else {
+                days.append((entry.day, [position]))
             }
-            if positionsByDay[entry.day] == nil { days.append(entry.day) }
-            positionsByDay[entry.day, default: []].append(position)
         }
-        for day in days {
-            let positions = positionsByDay[day]!
+        for (day, positions) in days {
             var bytes: [UInt8] = []
-            for position in positions { bytes += entries[position].line }
+            bytes.reserveCapacity(positions.reduce(0) { $0 + entries[$1].line.count })
+            for position in positions { bytes.append(contentsOf: entries[position].line) }
             let outcome: AppendResult
             do throws(DecisionLogError) {
-                try write(bytes, day: day)
-                index.record(positions.map { entries[$0].key }, day: day)
+                try write(bytes, day: day, state: &state)
+                index.record(positions.map { entries[$0].key }, day: day, state: &state)
                 outcome = .appended
             } catch {
                 system_reportToStandardError(error.description)
@@ -155,37 +188,55 @@ public final class LogDirectory {
             }
             for position in positions { results[position] = outcome }
         }
-        return results.map { $0! }
+        if state != before {
+            do {
+                try state.write(to: lock)
+            } catch {
+                system_reportToStandardError(
+                    "cannot update \(lockPath): \(error) (redeliveries may be logged twice)"
+                )
+                index.forgetCounters()
+            }
+        }
+        return results
     }
 
     /// Appends `bytes` (whole lines) to the day's file and syncs; on failure the file is cut back to where it was.
-    private func write(_ bytes: [UInt8], day: String) throws(DecisionLogError) {
-        let file = try dayFile(day)
+    private func write(_ bytes: [UInt8], day: String, state: inout SharedState) throws(DecisionLogError) {
+        var (file, size) = try dayFile(day)
         let path = file.path
-        var size: Int64
-        do {
-            size = try file.descriptor.stat().size
-        } catch {
-            throw DecisionLogError("stat", path, error)
-        }
-        size = try repairTornTail(file, size: size)
+        // Unless the file is exactly as the last complete append (by any process) left it, check its end.
+        if state.logDay != day || state.logEnd != size { size = try repairTornTail(file, size: size) }
         do {
             _ = try file.descriptor.writeAll(bytes)
             if settings.fsync { try system_fdatasync(file.descriptor) }
         } catch {
             // A short write (a full disk) must not leave half a line for the next writer or a tailer.
             try? file.descriptor.resize(to: size)
+            state.logDay = ""
             throw DecisionLogError(settings.fsync ? "append and sync" : "append to", path, error)
         }
+        state.logDay = day
+        state.logEnd = size + Int64(bytes.count)
     }
 
     /// If the file does not end in `\n`, a writer crashed mid-line: cut the partial line (its request was never
     /// acknowledged, so the provider retries it) and return the new size.
     private func repairTornTail(_ file: OpenFile, size: Int64) throws(DecisionLogError) -> Int64 {
         guard size > 0 else { return 0 }
+        var last: UInt8 = 0
+        do {
+            let read = try withUnsafeMutableBytes(of: &last) {
+                try file.descriptor.read(fromAbsoluteOffset: size - 1, into: $0)
+            }
+            guard read == 1 else { throw Errno.ioError }
+        } catch {
+            throw DecisionLogError("read the end of", file.path, error)
+        }
+        if last == UInt8(ascii: "\n") { return size }
+        // Torn: find the last newline, reading backwards in chunks.
         var end = size
         var chunk = [UInt8](repeating: 0, count: 65_536)
-        var checkedLastByte = false
         while end > 0 {
             let start = max(0, end - Int64(chunk.count))
             let count = Int(end - start)
@@ -199,10 +250,6 @@ public final class LogDirectory {
                 guard read == count else { throw Errno.ioError }
             } catch {
                 throw DecisionLogError("read the end of", file.path, error)
-            }
-            if !checkedLastByte {
-                if chunk[count - 1] == UInt8(ascii: "\n") { return size }
-                checkedLastByte = true
             }
             if let newline = chunk[0..<count].lastIndex(of: UInt8(ascii: "\n")) {
                 end = start + Int64(newline) + 1
@@ -222,11 +269,13 @@ public final class LogDirectory {
         return end
     }
 
-    /// The open file for `day`, (re)opened when it was removed or renamed and created with mode 0640 when missing.
-    private func dayFile(_ day: String) throws(DecisionLogError) -> OpenFile {
-        let path = settings.directory + "/" + Self.fileName(day: day)
+    /// The open file for `day` and its size, (re)opened when it was removed or renamed and created with mode 0640
+    /// when missing. One `stat` of the path answers both "is it still this file" and "how long is it".
+    private func dayFile(_ day: String) throws(DecisionLogError) -> (OpenFile, Int64) {
+        if dayPath.day != day { dayPath = (day, settings.directory + "/" + Self.fileName(day: day)) }
+        let path = dayPath.path
         if let open = dayFiles[day] {
-            if open.isStillAt(path) { return open }
+            if let size = open.sizeIfStillAt(path) { return (open, size) }
             open.close()
             dayFiles[day] = nil
         }
@@ -254,12 +303,19 @@ public final class LogDirectory {
                 throw DecisionLogError("sync directory", settings.directory, error)
             }
         }
+        let size: Int64
+        do {
+            size = try file.descriptor.stat().size
+        } catch {
+            file.close()
+            throw DecisionLogError("stat", path, error)
+        }
         // Keep only recent days open: around midnight two are in use, never more.
         for (openDay, open) in dayFiles where openDay < day {
             open.close()
             dayFiles[openDay] = nil
         }
         dayFiles[day] = file
-        return file
+        return (file, size)
     }
 }

@@ -16,7 +16,7 @@ public struct LogEntry: Sendable {
 }
 
 /// A 128-bit redelivery key.
-public struct RedeliveryKey: Hashable, Sendable {
+public struct RedeliveryKey: Hashable, Comparable, Sendable {
     public var high: UInt64
     public var low: UInt64
 
@@ -32,9 +32,43 @@ public struct RedeliveryKey: Hashable, Sendable {
         self.low = low
     }
 
+    /// The first 16 bytes of `bytes` (a digest), big-endian.
+    public init(_ bytes: [UInt8]) {
+        precondition(bytes.count >= 16, "a redelivery key needs 16 bytes")
+        self = bytes.withUnsafeBytes { RedeliveryKey($0, at: 0) }
+    }
+
+    /// Reads a key from 16 bytes at `offset`, big-endian.
+    init(_ buffer: UnsafeRawBufferPointer, at offset: Int) {
+        var high: UInt64 = 0
+        var low: UInt64 = 0
+        for index in 0..<8 {
+            high = high << 8 | UInt64(buffer[offset + index])
+            low = low << 8 | UInt64(buffer[offset + 8 + index])
+        }
+        self.high = high
+        self.low = low
+    }
+
+    /// Appends the 16 bytes, big-endian.
+    func append(to bytes: inout [UInt8]) {
+        for shift in stride(from: 56, through: 0, by: -8) {
+            bytes.append(UInt8(truncatingIfNeeded: high >> UInt64(shift)))
+        }
+        for shift in stride(from: 56, through: 0, by: -8) {
+            bytes.append(UInt8(truncatingIfNeeded: low >> UInt64(shift)))
+        }
+    }
+
     var bytes: [UInt8] {
-        (0..<8).map { UInt8(truncatingIfNeeded: high >> (56 - 8 * $0)) }
-            + (0..<8).map { UInt8(truncatingIfNeeded: low >> (56 - 8 * $0)) }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(16)
+        append(to: &bytes)
+        return bytes
+    }
+
+    public static func < (lhs: RedeliveryKey, rhs: RedeliveryKey) -> Bool {
+        lhs.high != rhs.high ? lhs.high < rhs.high : lhs.low < rhs.low
     }
 }
 

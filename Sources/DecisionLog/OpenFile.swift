@@ -54,8 +54,14 @@ final class OpenFile {
 
     /// Whether `path` still names this very file (not removed, renamed or replaced).
     func isStillAt(_ path: String) -> Bool {
-        guard let stat = try? FilePath(path).stat() else { return false }
-        return UInt64(stat.deviceID.rawValue) == identity.device && UInt64(stat.inode.rawValue) == identity.inode
+        sizeIfStillAt(path) != nil
+    }
+
+    /// The file's size when `path` still names this very file; nil when it was removed, renamed or replaced.
+    func sizeIfStillAt(_ path: String) -> Int64? {
+        guard let current = system_identity(path), current.device == identity.device, current.inode == identity.inode
+        else { return nil }
+        return current.size
     }
 
     func close() {

@@ -9,17 +9,30 @@ import SystemPackage
 /// Each process keeps the keys in memory and, under the directory lock, reads only what other processes appended
 /// since its last look, so a FastCGI worker pays for each key once and a CGI process reads the window once.
 /// Files older than the retention window are deleted, which keeps the state bounded.
+///
+/// The counters in `SharedState` say when there is something to read. While both are what this process last saw,
+/// nobody else recorded anything and catching up costs nothing; when only `records` moved, the files this process
+/// already has open are read from where it stopped; only when `files` moved (a new day, a pruned day), the
+/// retention window moved, or on first use is the directory listed again.
 struct RedeliveryIndex {
     static let recordSize = 16
     static let prefix = "seen-"
 
     let directory: String
     private var days: [String: TrackedDay] = [:]
+    /// `SharedState`'s counters as of this process's last look; nil until the first complete listing.
+    private var seen: (records: UInt64, files: UInt64)? = nil
+    private var listedRetainFrom = ""
 
-    private struct TrackedDay {
-        var file: OpenFile
-        var consumed: Int64
-        var keys: Set<RedeliveryKey>
+    /// An open index file and how much of it is in memory. A class, so updating it never copies the keys.
+    private final class TrackedDay {
+        let file: OpenFile
+        var consumed: Int64 = 0
+        var keys = KeySet()
+
+        init(file: OpenFile) {
+            self.file = file
+        }
     }
 
     init(directory: String) {
@@ -29,6 +42,13 @@ struct RedeliveryIndex {
     mutating func reset() {
         for day in days.values { day.file.close() }
         days = [:]
+        forgetCounters()
+    }
+
+    /// Makes the next `catchUp` list the directory and read every file (after the shared state could not be saved).
+    mutating func forgetCounters() {
+        seen = nil
+        listedRetainFrom = ""
     }
 
     func contains(_ key: RedeliveryKey) -> Bool {
@@ -37,31 +57,44 @@ struct RedeliveryIndex {
 
     /// Reads what other processes recorded since the last call and removes days before `retainFrom`.
     /// Problems are reported and skipped: a missed key can cause a duplicate line, never a lost one.
-    mutating func catchUp(retainFrom: String) {
+    ///
+    /// - Parameter state: read from the lock file, which the caller holds locked and rewrites when it changed.
+    mutating func catchUp(retainFrom: String, state: inout SharedState) {
+        if let seen, seen.files == state.files, listedRetainFrom == retainFrom {
+            if seen.records != state.records {
+                for tracked in days.values { readNew(tracked) }
+                self.seen = (state.records, state.files)
+            }
+            return
+        }
         let names: [String]
         do {
             names = try system_listDirectory(directory)
         } catch {
             system_reportToStandardError("cannot list \(directory): \(error) (redeliveries may be logged twice)")
+            forgetCounters()
             return
         }
+        var listed = Set<String>()
         for name in names where name.hasPrefix(Self.prefix) {
             let day = String(name.dropFirst(Self.prefix.count))
             if day < retainFrom {
-                try? system_unlink(directory + "/" + name)
-                days[day]?.file.close()
-                days[day] = nil
+                if (try? system_unlink(directory + "/" + name)) != nil { state.files &+= 1 }
                 continue
             }
-            readNew(day: day)
+            listed.insert(day)
+            open(day: day)
         }
-        for day in days.keys where day < retainFrom {
+        for day in Array(days.keys) where day < retainFrom || !listed.contains(day) {
             days[day]?.file.close()
             days[day] = nil
         }
+        seen = (state.records, state.files)
+        listedRetainFrom = retainFrom
     }
 
-    private mutating func readNew(day: String) {
+    /// Opens `day`'s file when it is not open (or no longer the file at its path) and reads what is new in it.
+    private mutating func open(day: String) {
         let path = directory + "/" + Self.prefix + day
         if let tracked = days[day], !tracked.file.isStillAt(path) {
             tracked.file.close()
@@ -71,44 +104,63 @@ struct RedeliveryIndex {
             guard let file = try? OpenFile.open(path, [.readWrite, .append], mode: 0o600, operation: "open") else {
                 return
             }
-            days[day] = TrackedDay(file: file, consumed: 0, keys: [])
+            days[day] = TrackedDay(file: file)
         }
-        guard var tracked = days[day], let size = try? tracked.file.descriptor.stat().size else { return }
-        // A crash mid-record leaves a partial one; cut it so later records stay aligned.
-        let whole = size - size % Int64(Self.recordSize)
-        if whole != size { try? tracked.file.descriptor.resize(to: whole) }
-        guard whole > tracked.consumed else { return }
-        var buffer = [UInt8](repeating: 0, count: Int(whole - tracked.consumed))
-        let read =
-            (try? buffer.withUnsafeMutableBytes {
-                try tracked.file.descriptor.read(fromAbsoluteOffset: tracked.consumed, into: $0)
-            }) ?? 0
-        var offset = 0
-        while offset + Self.recordSize <= read {
-            tracked.keys.insert(RedeliveryKey(buffer[offset..<offset + Self.recordSize]))
-            offset += Self.recordSize
+        if let tracked = days[day] { readNew(tracked) }
+    }
+
+    /// Reads the records appended to `tracked` since it was last read, in chunks from where it stopped (no `stat`).
+    private func readNew(_ tracked: TrackedDay) {
+        let chunk = 4096
+        withUnsafeTemporaryAllocation(byteCount: chunk, alignment: 8) { buffer in
+            while true {
+                guard let read = try? tracked.file.descriptor.read(fromAbsoluteOffset: tracked.consumed, into: buffer)
+                else { return }
+                var offset = 0
+                while offset + Self.recordSize <= read {
+                    tracked.keys.insert(RedeliveryKey(UnsafeRawBufferPointer(buffer), at: offset))
+                    offset += Self.recordSize
+                }
+                tracked.consumed += Int64(offset)
+                if read == chunk { continue }
+                // The end. A crash mid-record leaves a partial one; cut it so later records stay aligned.
+                if offset != read { try? tracked.file.descriptor.resize(to: tracked.consumed) }
+                return
+            }
         }
-        tracked.consumed += Int64(offset)
-        days[day] = tracked
     }
 
     /// Records keys whose lines are on disk. Not synced: losing them in a power cut costs at worst a duplicate line.
-    mutating func record(_ keys: [RedeliveryKey], day: String) {
+    ///
+    /// - Parameter state: as for `catchUp`, in the same hold of the lock.
+    mutating func record(_ keys: [RedeliveryKey], day: String, state: inout SharedState) {
         let path = directory + "/" + Self.prefix + day
         if days[day] == nil {
             do throws(DecisionLogError) {
-                let file = try OpenFile.open(path, [.readWrite, .append, .create], mode: 0o600, operation: "create")
-                days[day] = TrackedDay(file: file, consumed: 0, keys: [])
-                readNew(day: day)
+                let file: OpenFile
+                do throws(DecisionLogError) {
+                    file = try OpenFile.open(
+                        path,
+                        [.readWrite, .append, .create, .exclusive],
+                        mode: 0o600,
+                        operation: "create"
+                    )
+                    state.files &+= 1
+                } catch  where error.errno == .fileExists {
+                    file = try OpenFile.open(path, [.readWrite, .append], mode: 0o600, operation: "open")
+                }
+                let tracked = TrackedDay(file: file)
+                days[day] = tracked
+                readNew(tracked)
             } catch {
                 system_reportToStandardError(error.description + " (redeliveries may be logged twice)")
                 return
             }
         }
-        guard var tracked = days[day] else { return }
+        guard let tracked = days[day] else { return }
         var bytes: [UInt8] = []
         bytes.reserveCapacity(keys.count * Self.recordSize)
-        for key in keys { bytes += key.bytes }
+        for key in keys { key.append(to: &bytes) }
         do {
             _ = try tracked.file.descriptor.writeAll(bytes)
             tracked.consumed += Int64(bytes.count)
@@ -118,6 +170,7 @@ struct RedeliveryIndex {
             )
         }
         for key in keys { tracked.keys.insert(key) }
-        days[day] = tracked
+        state.records &+= 1
+        if seen != nil { seen = (state.records, state.files) }
     }
 }

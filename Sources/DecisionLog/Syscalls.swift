@@ -45,6 +45,15 @@ func system_unlink(_ path: String) throws(Errno) {
     _ = try valueOrErrno { unlink(path) }
 }
 
+/// The device, inode and size of what `path` names now, following symlinks; nil when it cannot be read. The
+/// corresponding C function is `stat` (called directly: this runs for every batch, and `FilePath` would normalise
+/// the path first).
+func system_identity(_ path: String) -> (device: UInt64, inode: UInt64, size: Int64)? {
+    var info = stat()
+    guard stat(path, &info) == 0 else { return nil }
+    return (UInt64(info.st_dev), UInt64(info.st_ino), Int64(info.st_size))
+}
+
 /// Whether the calling process may write in `path`. The corresponding C function is `access`.
 func system_canWrite(_ path: String) -> Bool {
     access(path, W_OK) == 0

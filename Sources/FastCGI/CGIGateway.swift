@@ -15,16 +15,7 @@ public enum CGIGateway {
 
     /// The process environment as a dictionary (CGI passes parameters there).
     static func environmentParameters() -> [String: String] {
-        var parameters: [String: String] = [:]
-        var pointer = environ
-        while let entry = pointer.pointee {
-            let text = String(cString: entry)
-            if let equals = text.firstIndex(of: "=") {
-                parameters[String(text[..<equals])] = String(text[text.index(after: equals)...])
-            }
-            pointer += 1
-        }
-        return parameters
+        GatewayRequest.parameters(fromEnvironment: environ)
     }
 
     /// Reads up to `count` bytes; fewer when the client went away (the caller compares with `CONTENT_LENGTH`).

@@ -13,11 +13,11 @@ public final class FastCGIServer: @unchecked Sendable {
     private let application: GatewayApplication
     // Guarded by `stateMutex`.
     private var stateMutex = pthread_mutex_t()
-    private var acceptingThread: pthread_t?
+    /// The threads waiting in `accept`, to wake at shutdown. All threads wait in `accept` at once: Linux hands each
+    /// connection to one of them, so libfcgi's example's accept mutex would only add a futex hand-off per request.
+    private var acceptingThreads = Set<pthread_t>()
     private var stopping = false
     private var runningWorkers = 0
-    // Serialises FCGX_Accept_r, as libfcgi's threaded example does: some platforms need accept serialisation.
-    private var acceptMutex = pthread_mutex_t()
 
     /// Whether standard input is a listening socket, i.e. a FastCGI spawner (spawn-fcgi, systemd, mod_fcgid)
     /// started this process. The corresponding C function is `FCGX_IsCGI`.
@@ -29,7 +29,6 @@ public final class FastCGIServer: @unchecked Sendable {
         self.listenSocket = listenSocket
         self.application = application
         pthread_mutex_init(&stateMutex, nil)
-        pthread_mutex_init(&acceptMutex, nil)
     }
 
     /// Opens a unix socket at `path` (replacing a stale one) with permissions `mode`; returns its descriptor.
@@ -106,11 +105,11 @@ public final class FastCGIServer: @unchecked Sendable {
         stopping = true
         pthread_mutex_unlock(&stateMutex)
         FCGX_ShutdownPending()
-        // Wake whichever worker sits in accept() until all have left; requests in flight run to completion.
+        // Wake the workers that sit in accept() until all have left; requests in flight run to completion.
         while true {
             pthread_mutex_lock(&stateMutex)
             let running = runningWorkers
-            if let accepting = acceptingThread { pthread_kill(accepting, SIGUSR1) }
+            for accepting in acceptingThreads { pthread_kill(accepting, SIGUSR1) }
             pthread_mutex_unlock(&stateMutex)
             if running == 0 { break }
             var pause = timespec(tv_sec: 0, tv_nsec: 20_000_000)
@@ -129,20 +128,19 @@ public final class FastCGIServer: @unchecked Sendable {
         var request = FCGX_Request()
         // FCGI_FAIL_ACCEPT_ON_INTR: a signal makes FCGX_Accept_r return instead of retrying, so shutdown is prompt.
         FCGX_InitRequest(&request, listenSocket, Int32(FCGI_FAIL_ACCEPT_ON_INTR))
+        let me = pthread_self()
         while true {
-            pthread_mutex_lock(&acceptMutex)
-            if isStopping {
-                pthread_mutex_unlock(&acceptMutex)
+            pthread_mutex_lock(&stateMutex)
+            if stopping {
+                pthread_mutex_unlock(&stateMutex)
                 break
             }
-            pthread_mutex_lock(&stateMutex)
-            acceptingThread = pthread_self()
+            acceptingThreads.insert(me)
             pthread_mutex_unlock(&stateMutex)
             let accepted = FCGX_Accept_r(&request)
             pthread_mutex_lock(&stateMutex)
-            acceptingThread = nil
+            acceptingThreads.remove(me)
             pthread_mutex_unlock(&stateMutex)
-            pthread_mutex_unlock(&acceptMutex)
             if accepted < 0 {
                 if isStopping { break }
                 // EINTR or a failed connection: try again.
@@ -187,15 +185,7 @@ public final class FastCGIServer: @unchecked Sendable {
     }
 
     static func parameters(_ envp: FCGX_ParamArray?) -> [String: String] {
-        var parameters: [String: String] = [:]
-        guard var pointer = envp else { return parameters }
-        while let entry = pointer.pointee {
-            let text = String(cString: entry)
-            if let equals = text.firstIndex(of: "=") {
-                parameters[String(text[..<equals])] = String(text[text.index(after: equals)...])
-            }
-            pointer += 1
-        }
-        return parameters
+        guard let envp else { return [:] }
+        return GatewayRequest.parameters(fromEnvironment: envp)
     }
 }

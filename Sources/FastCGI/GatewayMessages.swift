@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
+
 /// A request copied out of the web server's hands: CGI parameters and the body bytes read.
 public struct GatewayRequest: Sendable {
     public var parameters: [String: String]
@@ -6,6 +10,30 @@ public struct GatewayRequest: Sendable {
     public init(parameters: [String: String], body: [UInt8]) {
         self.parameters = parameters
         self.body = body
+    }
+
+    /// The `NAME=value` entries of a NULL-terminated C array (the process environment, libfcgi's `envp`), split at
+    /// the first `=`; a later duplicate wins. Bytes that are not UTF-8 are replaced, as `String(cString:)` does.
+    static func parameters(fromEnvironment environment: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>)
+        -> [String: String]
+    {
+        var count = 0
+        while environment[count] != nil { count += 1 }
+        var parameters = [String: String](minimumCapacity: count)
+        for index in 0..<count {
+            guard let entry = environment[index] else { continue }
+            let length = strlen(entry)
+            entry.withMemoryRebound(to: UInt8.self, capacity: length) { start in
+                let text = UnsafeBufferPointer(start: start, count: length)
+                guard let equals = text.firstIndex(of: UInt8(ascii: "=")) else { return }
+                let name = String(decoding: UnsafeBufferPointer(rebasing: text[..<equals]), as: UTF8.self)
+                parameters[name] = String(
+                    decoding: UnsafeBufferPointer(rebasing: text[(equals + 1)...]),
+                    as: UTF8.self
+                )
+            }
+        }
+        return parameters
     }
 }
 
@@ -25,10 +53,25 @@ public struct GatewayResponse: Sendable {
 
     /// The bytes a CGI or FastCGI responder writes.
     public var rendered: [UInt8] {
-        var head = "Status: \(status) \(reason)\r\n"
-        for header in headers { head += "\(header.name): \(header.value)\r\n" }
-        head += "\r\n"
-        return Array(head.utf8) + body
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(
+            32 + reason.utf8.count + headers.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count + 4 }
+                + body.count
+        )
+        bytes.append(contentsOf: "Status: ".utf8)
+        bytes.append(contentsOf: String(status).utf8)
+        bytes.append(UInt8(ascii: " "))
+        bytes.append(contentsOf: reason.utf8)
+        bytes.append(contentsOf: "\r\n".utf8)
+        for header in headers {
+            bytes.append(contentsOf: header.name.utf8)
+            bytes.append(contentsOf: ": ".utf8)
+            bytes.append(contentsOf: header.value.utf8)
+            bytes.append(contentsOf: "\r\n".utf8)
+        }
+        bytes.append(contentsOf: "\r\n".utf8)
+        bytes.append(contentsOf: body)
+        return bytes
     }
 }
 

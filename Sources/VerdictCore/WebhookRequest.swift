@@ -43,6 +43,16 @@ public struct WebhookRequest: Sendable {
 
     /// The last non-empty segment of `routingPath`: the endpoint name.
     public var routingName: String {
-        routingPath.split(separator: "/").last.map(String.init) ?? ""
+        // Scanned as bytes ('/' is ASCII): the last run of non-slash bytes.
+        let utf8 = routingPath.utf8
+        var end = utf8.endIndex
+        while end > utf8.startIndex, utf8[utf8.index(before: end)] == UInt8(ascii: "/") {
+            end = utf8.index(before: end)
+        }
+        var start = end
+        while start > utf8.startIndex, utf8[utf8.index(before: start)] != UInt8(ascii: "/") {
+            start = utf8.index(before: start)
+        }
+        return String(decoding: utf8[start..<end], as: UTF8.self)
     }
 }

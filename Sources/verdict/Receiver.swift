@@ -36,7 +36,9 @@ struct Receiver: Sendable {
             let path = request.routingPath.prefix(200)
             let client = request.parameters["REMOTE_ADDR"] ?? "-"
             let summary = String(decoding: answer.body.prefix(300), as: UTF8.self).trimmingNewline
-            Environment.report("refused \(request.method.prefix(16)) \(path) from \(client): \(answer.status) \(summary)")
+            Environment.report(
+                "refused \(request.method.prefix(16)) \(path) from \(client): \(answer.status) \(summary)"
+            )
         case .checkHealth:
             do {
                 try commit.withLog { (log: LogDirectory) throws(DecisionLogError) in

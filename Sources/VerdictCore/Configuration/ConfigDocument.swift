@@ -35,7 +35,9 @@ public struct ConfigDocument: Sendable {
     /// Parses `text`; `file` names the file in errors.
     public init(text: String, file: String) throws(ConfigurationError) {
         self.file = file
-        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        // "\r\n" is one Character in Swift, so CRLF files must be split on it explicitly.
+        var lines = text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" })
+            .map(String.init)
         var lineNumber = 0
         var current: Int? = nil
         while lineNumber < lines.count {
@@ -165,10 +167,13 @@ private struct Cursor {
             let word = parseWord()
             if word == "true" { return .bool(true) }
             if word == "false" { return .bool(false) }
-            throw error("expected true or false, found \(word)")
+            // The word is not quoted back: it may be a secret written without its quotes.
+            throw error("expected true or false (or a string missing its quotes)")
         case let c? where c == "-" || c == "+" || c.isNumber:
             let word = parseWord()
-            guard let value = Int(word.filter { $0 != "_" }) else { throw error("\(word) is not an integer") }
+            guard let value = Int(word.filter { $0 != "_" }) else {
+                throw error("the value is not an integer (or a string missing its quotes)")
+            }
             return .integer(value)
         default:
             throw error("expected a value (a quoted string, an integer, true/false or [ … ])")

@@ -120,6 +120,9 @@ public struct JSONParser {
         try enter()
         index += 1
         var members: [JSONObject.Member] = []
+        // Past a few keys, duplicates are found by hashing: a linear scan per key is quadratic, and a signed 1 MiB
+        // body of 90 000 short keys took minutes to parse.
+        var seen: Set<JSONObject.KeyBytes> = []
         skipWhitespace()
         if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
             index += 1
@@ -130,7 +133,12 @@ public struct JSONParser {
             skipWhitespace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw unexpected("a string key") }
             let key = try parseString()
-            if members.contains(where: { $0.key == key }) { throw .duplicateKey(key) }
+            if members.count < 16 {
+                if members.contains(where: { JSONObject.sameKey($0.key, key) }) { throw .duplicateKey(key) }
+            } else {
+                if seen.isEmpty { seen = Set(members.map { JSONObject.KeyBytes($0.key) }) }
+                guard seen.insert(JSONObject.KeyBytes(key)).inserted else { throw .duplicateKey(key) }
+            }
             skipWhitespace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw unexpected("':'") }
             index += 1
@@ -210,10 +218,16 @@ public struct JSONParser {
         index += 1
         let start = index
         // Fast path: no escapes, so the bytes between the quotes are the string.
+        var ascii = true
         while index < bytes.count {
             let byte = bytes[index]
             if byte == UInt8(ascii: "\"") {
-                let slice = bytes[start..<index]
+                let slice = UnsafeBufferPointer(rebasing: bytes[start..<index])
+                if ascii {
+                    // ASCII is valid UTF-8: no validation pass needed.
+                    index += 1
+                    return String(decoding: slice, as: UTF8.self)
+                }
                 guard let text = String(validating: slice, as: UTF8.self) else {
                     throw .invalidUTF8(offset: Self.firstInvalidUTF8(bytes, from: start, to: index))
                 }
@@ -222,6 +236,7 @@ public struct JSONParser {
             }
             if byte == UInt8(ascii: "\\") { break }
             if byte < 0x20 { throw .syntax(offset: index, expected: "an escaped control character") }
+            if byte >= 0x80 { ascii = false }
             index += 1
         }
         var scalars = Array(bytes[start..<index])

@@ -67,9 +67,9 @@ public struct JSONObject: Equatable, Sendable {
 
     /// The value of `key`, or nil when absent. Objects from providers are small, so a scan beats hashing.
     public subscript(key: String) -> JSONValue? {
-        get { members.first { $0.key == key }?.value }
+        get { members.first { Self.sameKey($0.key, key) }?.value }
         set {
-            if let index = members.firstIndex(where: { $0.key == key }) {
+            if let index = members.firstIndex(where: { Self.sameKey($0.key, key) }) {
                 if let newValue { members[index].value = newValue } else { members.remove(at: index) }
             } else if let newValue {
                 members.append(Member(key: key, value: newValue))
@@ -79,6 +79,30 @@ public struct JSONObject: Equatable, Sendable {
 
     /// Whether `key` is present (even with a null value).
     public func contains(_ key: String) -> Bool {
-        members.contains { $0.key == key }
+        members.contains { Self.sameKey($0.key, key) }
+    }
+
+    /// A key hashed and compared by its UTF-8 bytes, as `sameKey` compares (String's own `Hashable` follows `==`).
+    struct KeyBytes: Hashable {
+        let key: String
+
+        init(_ key: String) { self.key = key }
+
+        static func == (lhs: KeyBytes, rhs: KeyBytes) -> Bool { JSONObject.sameKey(lhs.key, rhs.key) }
+
+        func hash(into hasher: inout Hasher) {
+            var text = key
+            text.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
+        }
+    }
+
+    /// JSON compares keys by code points (RFC 8259 §8.3); Swift's `==` would also equate canonically equivalent
+    /// spellings ("é" and "e\u{301}", "K" and "\u{212A}"), which are distinct keys to every other JSON reader.
+    static func sameKey(_ lhs: String, _ rhs: String) -> Bool {
+        // Compared through contiguous storage: walking two UTF8Views generically was a hot spot of every lookup.
+        guard lhs.utf8.count == rhs.utf8.count else { return false }
+        var left = lhs
+        var right = rhs
+        return left.withUTF8 { l in right.withUTF8 { r in l.elementsEqual(r) } }
     }
 }

@@ -37,9 +37,32 @@ public struct JSONWriter: Sendable {
 
     /// Appends a JSON string literal.
     public mutating func write(string: String) {
+        var text = string
+        text.withUTF8 { write(utf8: $0) }
+    }
+
+    /// Appends the UTF-8 bytes as a JSON string literal, copying runs that need no escape in one go.
+    private mutating func write(utf8: UnsafeBufferPointer<UInt8>) {
         bytes.append(UInt8(ascii: "\""))
-        var utf8 = string.utf8.makeIterator()
-        while let byte = utf8.next() {
+        var runStart = 0
+        var index = 0
+        let count = utf8.count
+        while index < count {
+            let byte = utf8[index]
+            if byte >= 0x20 && byte != UInt8(ascii: "\"") && byte != UInt8(ascii: "\\") && byte != 0x7F && byte != 0xE2
+            {
+                index += 1
+                continue
+            }
+            // U+2028 and U+2029 are E2 80 A8 / E2 80 A9: line terminators for JavaScript and some tailers.
+            if byte == 0xE2 {
+                guard index + 2 < count, utf8[index + 1] == 0x80, utf8[index + 2] == 0xA8 || utf8[index + 2] == 0xA9
+                else {
+                    index += 1
+                    continue
+                }
+            }
+            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<index]))
             switch byte {
             case UInt8(ascii: "\""): raw("\\\"")
             case UInt8(ascii: "\\"): raw("\\\\")
@@ -48,25 +71,18 @@ public struct JSONWriter: Sendable {
             case 0x09: raw("\\t")
             case 0x08: raw("\\b")
             case 0x0C: raw("\\f")
-            case 0..<0x20, 0x7F:
+            case 0xE2:
+                raw(utf8[index + 2] == 0xA8 ? "\\u2028" : "\\u2029")
+                index += 2
+            default:
                 raw("\\u00")
                 bytes.append(Hex.digits[Int(byte >> 4)])
                 bytes.append(Hex.digits[Int(byte & 0xF)])
-            case 0xE2:
-                // U+2028 and U+2029 are E2 80 A8 / E2 80 A9: line terminators for JavaScript and some tailers.
-                let second = utf8.next()
-                let third = second == nil ? nil : utf8.next()
-                if second == 0x80, let third, third == 0xA8 || third == 0xA9 {
-                    raw(third == 0xA8 ? "\\u2028" : "\\u2029")
-                } else {
-                    bytes.append(byte)
-                    if let second { bytes.append(second) }
-                    if let third { bytes.append(third) }
-                }
-            default:
-                bytes.append(byte)
             }
+            index += 1
+            runStart = index
         }
+        bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<count]))
         bytes.append(UInt8(ascii: "\""))
     }
 

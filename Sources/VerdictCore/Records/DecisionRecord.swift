@@ -2,6 +2,8 @@
 /// `Config/verdict-record.schema.json`.
 public struct DecisionRecord: Equatable, Sendable {
     public static let schemaVersion = 1
+    /// How deep a line may nest: the payload (up to `JSONParser.defaultMaxDepth` levels) sits inside the record.
+    public static let maxDepth = JSONParser.defaultMaxDepth + 1
 
     public var receivedAt: Timestamp
     public var endpoint: String
@@ -18,7 +20,7 @@ public struct DecisionRecord: Equatable, Sendable {
     /// The record as one UTF-8 JSON line ending in `\n`, with no newline inside.
     public func jsonLine() -> [UInt8] {
         let i = interpretation
-        var w = JSONWriter(capacity: 512)
+        var w = JSONWriter(capacity: 2048)
         w.raw("{\"schema_version\":")
         w.write(integer: Self.schemaVersion)
         w.raw(",\"received_at\":")

@@ -19,7 +19,7 @@ public enum RecordValidator {
     public static func validate(_ line: [UInt8]) -> Result<(endpoint: String, eventID: String), Problem> {
         let value: JSONValue
         do {
-            value = try JSONParser.parse(line)
+            value = try JSONParser.parse(line, maxDepth: DecisionRecord.maxDepth)
         } catch {
             return .failure(Problem("not valid JSON: \(error.message)"))
         }

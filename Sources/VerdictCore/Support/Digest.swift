@@ -4,14 +4,14 @@ internal import Crypto
 public enum Digest {
     /// HMAC-SHA256 of the concatenated `parts` under `secret`.
     public static func hmacSHA256(_ secret: Secret, _ parts: [UInt8]...) -> [UInt8] {
-        var mac = HMAC<SHA256>(key: SymmetricKey(data: secret.bytes))
+        var mac = secret.keyedHMAC
         for part in parts { mac.update(data: part) }
         return Array(mac.finalize())
     }
 
     /// Constant-time check that `candidate` is the HMAC-SHA256 of the concatenated `parts` under `secret`.
     public static func isValidHMACSHA256(_ candidate: [UInt8], secret: Secret, _ parts: [UInt8]...) -> Bool {
-        var mac = HMAC<SHA256>(key: SymmetricKey(data: secret.bytes))
+        var mac = secret.keyedHMAC
         for part in parts { mac.update(data: part) }
         // swift-crypto's `==` against bytes is a constant-time comparison.
         return mac.finalize() == candidate

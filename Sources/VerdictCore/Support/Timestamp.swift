@@ -11,9 +11,7 @@ public struct Timestamp: Comparable, Hashable, Sendable {
     }
 
     /// Whole seconds since the epoch (rounded down).
-    public var secondsSinceEpoch: Int64 {
-        millisecondsSinceEpoch >= 0 ? millisecondsSinceEpoch / 1000 : (millisecondsSinceEpoch - 999) / 1000
-    }
+    public var secondsSinceEpoch: Int64 { Self.floorDivide(millisecondsSinceEpoch, 1000).quotient }
 
     public static func < (lhs: Timestamp, rhs: Timestamp) -> Bool {
         lhs.millisecondsSinceEpoch < rhs.millisecondsSinceEpoch
@@ -21,24 +19,57 @@ public struct Timestamp: Comparable, Hashable, Sendable {
 
     /// `YYYY-MM-DDTHH:MM:SS.mmmZ`.
     public var iso8601: String {
-        let (date, secondsOfDay) = civil
-        let millis = Int(millisecondsSinceEpoch - secondsSinceEpoch * 1000)
-        return "\(date)T\(pad(secondsOfDay / 3600, 2)):\(pad(secondsOfDay / 60 % 60, 2)):\(pad(secondsOfDay % 60, 2))"
-            + ".\(pad(millis, 3))Z"
+        let fields = civilFields
+        let millis = Int(Self.floorDivide(millisecondsSinceEpoch, 1000).remainder)
+        guard (0...9999).contains(fields.year) else {
+            let (date, secondsOfDay) = civil
+            return "\(date)T\(pad(secondsOfDay / 3600, 2)):\(pad(secondsOfDay / 60 % 60, 2)):"
+                + "\(pad(secondsOfDay % 60, 2)).\(pad(millis, 3))Z"
+        }
+        // Four-digit years (every real one): 24 bytes written in place, no intermediate strings.
+        let seconds = fields.secondsOfDay
+        return Self.digits(
+            [
+                (fields.year, 4, "-"), (fields.month, 2, "-"), (fields.day, 2, "T"), (seconds / 3600, 2, ":"),
+                (seconds / 60 % 60, 2, ":"), (seconds % 60, 2, "."), (millis, 3, "Z"),
+            ]
+        )
     }
 
     /// `YYYY-MM-DD` (UTC), the day a record belongs to.
-    public var utcDay: String { civil.date }
-
-    /// The day number since 1970-01-01 (UTC).
-    public var daysSinceEpoch: Int64 {
-        let seconds = secondsSinceEpoch
-        return seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
+    public var utcDay: String {
+        let fields = civilFields
+        guard (0...9999).contains(fields.year) else { return civil.date }
+        return Self.digits([(fields.year, 4, "-"), (fields.month, 2, "-"), (fields.day, 2, nil)])
     }
 
+    /// Zero-padded decimal fields, each followed by its separator.
+    private static func digits(_ fields: [(value: Int, width: Int, separator: Unicode.Scalar?)]) -> String {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(24)
+        for (value, width, separator) in fields {
+            var divisor = 1
+            for _ in 1..<width { divisor *= 10 }
+            while divisor > 0 {
+                bytes.append(UInt8(ascii: "0") + UInt8(value / divisor % 10))
+                divisor /= 10
+            }
+            if let separator { bytes.append(UInt8(ascii: separator)) }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// The day number since 1970-01-01 (UTC).
+    public var daysSinceEpoch: Int64 { Self.floorDivide(secondsSinceEpoch, 86_400).quotient }
+
     private var civil: (date: String, secondsOfDay: Int) {
-        let days = daysSinceEpoch
-        let secondsOfDay = Int(secondsSinceEpoch - days * 86_400)
+        let fields = civilFields
+        return ("\(pad(fields.year, 4))-\(pad(fields.month, 2))-\(pad(fields.day, 2))", fields.secondsOfDay)
+    }
+
+    private var civilFields: (year: Int, month: Int, day: Int, secondsOfDay: Int) {
+        let (days, secondsOfDay64) = Self.floorDivide(secondsSinceEpoch, 86_400)
+        let secondsOfDay = Int(secondsOfDay64)
         // Howard Hinnant's days-to-civil algorithm.
         let z = days + 719_468
         let era = (z >= 0 ? z : z - 146_096) / 146_097
@@ -49,7 +80,13 @@ public struct Timestamp: Comparable, Hashable, Sendable {
         let day = dayOfYear - (153 * mp + 2) / 5 + 1
         let month = mp < 10 ? mp + 3 : mp - 9
         let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
-        return ("\(pad(Int(year), 4))-\(pad(Int(month), 2))-\(pad(Int(day), 2))", secondsOfDay)
+        return (Int(year), Int(month), Int(day), secondsOfDay)
+    }
+
+    /// Division rounding toward negative infinity, with a remainder in `0..<divisor`; never overflows (no `x - 999`).
+    private static func floorDivide(_ value: Int64, _ divisor: Int64) -> (quotient: Int64, remainder: Int64) {
+        let (quotient, remainder) = value.quotientAndRemainder(dividingBy: divisor)
+        return remainder < 0 ? (quotient - 1, remainder + divisor) : (quotient, remainder)
     }
 
     private func pad(_ value: Int, _ width: Int) -> String {

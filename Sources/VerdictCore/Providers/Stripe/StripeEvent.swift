@@ -29,8 +29,11 @@ enum StripeEvent {
         )
         record.eventType = type
         record.livemode = event["livemode"]?.boolValue ?? session?["livemode"]?.boolValue
-        if let created = event["created"]?.intValue {
-            record.decisionTime = Timestamp(secondsSinceEpoch: Int64(created)).iso8601
+        // Overflow-checked: `created` is the sender's number, and `Timestamp(secondsSinceEpoch:)` would trap.
+        if let created = event["created"]?.intValue,
+            case (let milliseconds, false) = Int64(created).multipliedReportingOverflow(by: 1000)
+        {
+            record.decisionTime = Timestamp(millisecondsSinceEpoch: milliseconds).iso8601
         }
         guard type.hasPrefix(typePrefix) else {
             // Another Stripe event sent to this endpoint: logged, never classified as a decision.

@@ -19,19 +19,40 @@ public struct StripeSignatureHeader: Equatable, Sendable {
     }
 
     public static func parse(_ header: String) throws(ParseError) -> StripeSignatureHeader {
+        var text = header
+        // Split on bytes: ',' and '=' are ASCII, so this is Python's split on code points.
+        let result: Result<StripeSignatureHeader, ParseError> = text.withUTF8 { bytes in
+            do throws(ParseError) {
+                return .success(try parse(bytes))
+            } catch {
+                return .failure(error)
+            }
+        }
+        return try result.get()
+    }
+
+    private static func parse(_ bytes: UnsafeBufferPointer<UInt8>) throws(ParseError) -> StripeSignatureHeader {
         var timestampText: String? = nil
         var signatures: [String] = []
-        for item in header.split(separator: ",", omittingEmptySubsequences: false) {
-            let parts = item.split(separator: "=", maxSplits: 2, omittingEmptySubsequences: false)
-            switch parts[0] {
-            case "t":
-                guard parts.count > 1 else { throw .unreadable }
-                if timestampText == nil { timestampText = String(parts[1]) }
-            case "v1":
-                guard parts.count > 1 else { throw .unreadable }
-                signatures.append(String(parts[1]))
-            default:
-                continue
+        var itemStart = 0
+        while itemStart <= bytes.count {
+            let itemEnd = bytes[itemStart...].firstIndex(of: UInt8(ascii: ",")) ?? bytes.count
+            let item = bytes[itemStart..<itemEnd]
+            itemStart = itemEnd + 1
+            let firstEquals = item.firstIndex(of: UInt8(ascii: "="))
+            let key = item[..<(firstEquals ?? itemEnd)]
+            let isTimestamp = key.elementsEqual("t".utf8)
+            guard isTimestamp || key.elementsEqual("v1".utf8) else { continue }
+            guard let firstEquals else { throw .unreadable }
+            let rest = item[(firstEquals + 1)...]
+            let value = String(
+                decoding: UnsafeBufferPointer(rebasing: rest[..<(rest.firstIndex(of: UInt8(ascii: "=")) ?? itemEnd)]),
+                as: UTF8.self
+            )
+            if !isTimestamp {
+                signatures.append(value)
+            } else if timestampText == nil {
+                timestampText = value
             }
         }
         guard let timestampText, let timestamp = pythonInteger(timestampText) else { throw .unreadable }

@@ -32,9 +32,9 @@ public struct VeriffProvider: WebhookProvider {
                 throw .authClientMismatch
             }
         }
-        let primary = request.parameters["HTTP_X_HMAC_SIGNATURE"]
+        let primary = Self.present(request.parameters["HTTP_X_HMAC_SIGNATURE"])
         // Some integrations receive the same value as vrf-hmac-signature; if both come, they must agree.
-        let alternate = request.parameters["HTTP_VRF_HMAC_SIGNATURE"]
+        let alternate = Self.present(request.parameters["HTTP_VRF_HMAC_SIGNATURE"])
         if let primary, let alternate, primary.lowercased() != alternate.lowercased() {
             throw .malformedSignature(header: "X-HMAC-SIGNATURE", detail: "it differs from VRF-HMAC-SIGNATURE")
         }
@@ -43,7 +43,7 @@ public struct VeriffProvider: WebhookProvider {
             for secret in secrets where Digest.isValidHMACSHA256(mac, secret: secret, request.body) { return }
             throw .signatureMismatch(header: "X-HMAC-SIGNATURE")
         }
-        if acceptsLegacySignature, let header = request.parameters["HTTP_X_SIGNATURE"] {
+        if acceptsLegacySignature, let header = Self.present(request.parameters["HTTP_X_SIGNATURE"]) {
             // Veriff's pre-HMAC scheme: hex SHA-256 of the body followed by the secret.
             let digest = try Self.decodeSignature(header, name: "X-SIGNATURE")
             for secret in secrets where Digest.constantTimeEqual(digest, Digest.sha256(request.body, secret.bytes)) {
@@ -52,6 +52,13 @@ public struct VeriffProvider: WebhookProvider {
             throw .signatureMismatch(header: "X-SIGNATURE")
         }
         throw .missingSignature(header: "X-HMAC-SIGNATURE")
+    }
+
+    /// The header's value, or nil when it is absent or blank: a server set up with
+    /// `fastcgi_param HTTP_X_HMAC_SIGNATURE $http_x_hmac_signature;` passes an empty value for a missing header.
+    static func present(_ value: String?) -> String? {
+        guard let value, !value.trimmingSpaces.isEmpty else { return nil }
+        return value
     }
 
     static func decodeSignature(_ header: String, name: String) throws(Rejection) -> [UInt8] {
