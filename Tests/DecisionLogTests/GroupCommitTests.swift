@@ -10,7 +10,9 @@ struct GroupCommitTests {
         defer { directory.remove() }
         let settings = LogSettings(directory: directory.logPath, fsync: true)
         // Two commits stand for two worker processes; flock on separate opens excludes them like processes.
-        let commits = [GroupCommit(log: LogDirectory(settings: settings)), GroupCommit(log: LogDirectory(settings: settings))]
+        let commits = [
+            GroupCommit(log: LogDirectory(settings: settings)), GroupCommit(log: LogDirectory(settings: settings)),
+        ]
         let threads = 16
         let perThread = 60
         let results = Results()

@@ -13,7 +13,11 @@ struct LogDirectoryTests {
         let log = LogDirectory(settings: LogSettings(directory: directory.logPath, fsync: true))
         let results = log.append([entry(1), entry(2)], retainFrom: "2026-11-13")
         #expect(results == [.appended, .appended])
-        #expect(try directory.lines(day: day) == ["{\"event_id\":\"evt_1\",\"text\":\"x\"}", "{\"event_id\":\"evt_2\",\"text\":\"x\"}"])
+        #expect(
+            try directory.lines(day: day) == [
+                "{\"event_id\":\"evt_1\",\"text\":\"x\"}", "{\"event_id\":\"evt_2\",\"text\":\"x\"}",
+            ]
+        )
         #expect(try directory.mode("") == 0o750)
         #expect(try directory.mode("/.verdict") == 0o700)
         #expect(try directory.mode("/" + LogDirectory.fileName(day: day)) & 0o137 == 0)
