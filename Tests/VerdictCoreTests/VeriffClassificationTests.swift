@@ -212,7 +212,6 @@ struct VeriffClassificationTests {
             "\"text\"",
             "42",
             "null",
-            #"{"verification":null}"#,
             #"{"verification":"approved"}"#,
             #"{"verification":{"status":"approved","code":9001}}"#,
             #"{"verification":{"id":"","status":"approved"}}"#,
@@ -234,5 +233,18 @@ struct VeriffClassificationTests {
         }
         #expect(rejection?.code == "unexpected_payload")
         #expect(rejection?.status == 400)
+    }
+
+    @Test("A signed response whose verification is null is kept as other for a person, not refused")
+    func nullVerificationIsKept() throws {
+        let payload = try parseJSON(#"{"status":"fail","verification":null}"#)
+        let record = try Self.interpret(payload)
+        #expect(record.outcome == .other)
+        #expect(record.kind == .decision)
+        #expect(!record.final)
+        #expect(record.needsReview)
+        #expect(record.providerStatus == "fail")
+        #expect(record.anomaly?.contains("null") == true)
+        #expect(record.eventID.hasPrefix("veriff-"))
     }
 }

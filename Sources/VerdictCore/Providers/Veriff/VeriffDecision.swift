@@ -11,7 +11,25 @@ enum VeriffDecision {
         "review": (.review, false, [9121]),
     ]
 
-    static func interpret(_ root: JSONObject, payload: JSONValue) throws(Rejection) -> Interpretation {
+    static func interpret(
+        _ root: JSONObject,
+        payload: JSONValue,
+        body: [UInt8]
+    ) throws(Rejection) -> Interpretation {
+        if root["verification"]?.isNull == true {
+            // A signed response without a decision (`"status":"fail"`): kept for a person, never dropped.
+            var record = Interpretation(
+                kind: .decision,
+                eventID: "veriff-" + Digest.stableKey(["no-verification", Hex.encode(Digest.sha256(body))]),
+                outcome: .other,
+                final: false,
+                payload: payload
+            )
+            record.needsReview = true
+            record.providerStatus = root["status"]?.stringValue
+            record.anomaly = "verification is null (response status \(record.providerStatus ?? "missing"))"
+            return record
+        }
         guard let verification = root["verification"]?.objectValue else {
             throw .unexpectedPayload("verification must be an object")
         }

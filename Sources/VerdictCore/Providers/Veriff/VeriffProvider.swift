@@ -4,9 +4,13 @@ public enum VeriffFactory: ProviderFactory {
     public static let settingKeys: Set<String> = ["auth_client", "legacy_signature"]
 
     public static func make(_ endpoint: EndpointSettings) throws(ConfigurationError) -> any WebhookProvider {
-        VeriffProvider(
+        let authClient = try endpoint.string("auth_client")
+        if authClient?.isEmpty == true {
+            throw endpoint.error("auth_client", "is empty; remove it, or set it to the integration's API key")
+        }
+        return VeriffProvider(
             secrets: endpoint.secrets,
-            authClient: try endpoint.string("auth_client"),
+            authClient: authClient,
             acceptsLegacySignature: try endpoint.bool("legacy_signature", default: false)
         )
     }
@@ -78,7 +82,7 @@ public struct VeriffProvider: WebhookProvider {
     public func interpret(_ payload: JSONValue, body: [UInt8]) throws(Rejection) -> Interpretation {
         guard let root = payload.objectValue else { throw .unexpectedPayload("expected a JSON object") }
         if root.contains("verification") {
-            return try VeriffDecision.interpret(root, payload: payload)
+            return try VeriffDecision.interpret(root, payload: payload, body: body)
         }
         if root.contains("action") {
             return try VeriffEvent.interpret(root, payload: payload)
