@@ -85,10 +85,29 @@ public final class LogDirectory {
     /// file is writable.
     public func checkWritable(day: String) throws(DecisionLogError) {
         let lock = try lockDirectory()
-        try? system_flock(lock.descriptor, LOCK_UN)
+        defer { try? system_flock(lock.descriptor, LOCK_UN) }
+        // A real write, synced like a record would be: a full disk or a file system gone read-only fails here,
+        // where a permission check alone would still say yes.
+        let probe = stateDirectory + "/health-probe"
+        do {
+            let descriptor = try FileDescriptor.open(
+                FilePath(probe),
+                .writeOnly,
+                options: [.create, .truncate, .closeOnExec],
+                permissions: FilePermissions(rawValue: 0o600)
+            )
+            defer {
+                try? descriptor.close()
+                try? system_unlink(probe)
+            }
+            _ = try descriptor.writeAll([UInt8](repeating: 0x0A, count: 4096))
+            if settings.fsync { try system_fdatasync(descriptor) }
+        } catch {
+            throw DecisionLogError("write a test block to", probe, error)
+        }
         let path = settings.directory + "/" + Self.fileName(day: day)
         let target = (try? FilePath(path).stat()) == nil ? settings.directory : path
-        guard system_canWrite(target) else { throw DecisionLogError("write to", target, .permissionDenied) }
+        if let error = system_writeAccessError(target) { throw DecisionLogError("write to", target, error) }
     }
 
     // MARK: - Locking

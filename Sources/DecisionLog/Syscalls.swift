@@ -54,9 +54,9 @@ func system_identity(_ path: String) -> (device: UInt64, inode: UInt64, size: In
     return (UInt64(info.st_dev), UInt64(info.st_ino), Int64(info.st_size))
 }
 
-/// Whether the calling process may write in `path`. The corresponding C function is `access`.
-func system_canWrite(_ path: String) -> Bool {
-    access(path, W_OK) == 0
+/// Why the calling process may not write `path`, or nil when it may. The corresponding C function is `access`.
+func system_writeAccessError(_ path: String) -> Errno? {
+    access(path, W_OK) == 0 ? nil : Errno(rawValue: errno)
 }
 
 /// The names in a directory, without `.` and `..`. The corresponding C functions are `opendir`/`readdir`.

@@ -500,7 +500,7 @@ class Stack:
             )
             wait_for(lambda: self.socket.is_socket() or self.supervisor.poll() is not None, 15, "verdict serve socket")
             assert self.supervisor.poll() is None, f"verdict serve exited {self.supervisor.returncode}: {self.output()}"
-            if self.workers > 1:  # one process: the supervisor is the worker
+            if self.workers > 1:  
                 wait_for(lambda: len(children_of(self.supervisor.pid)) >= self.workers, 15, "verdict serve workers")
         else:
             pidfile = self.root / "spawn-fcgi.pid"
