@@ -11,6 +11,26 @@ public enum CGIGateway {
         let body = readStandardInput(upTo: wanted)
         let response = application.respond(GatewayRequest(parameters: parameters, body: body))
         writeStandardOutput(response.rendered)
+        discardUnreadBody(alreadyRead: body.count)
+    }
+
+    /// Reads and drops what is left of the request body (at most `limit` bytes), after the answer is written.
+    /// Under mod_cgid standard input and output are one unix socket: a process that exits with request bytes
+    /// still unread resets it, and Apache loses the answer ("Connection reset by peer", a truncated response).
+    static func discardUnreadBody(alreadyRead: Int, limit: Int = 64 << 20) {
+        guard let declared = getenv("CONTENT_LENGTH").flatMap({ Int(String(cString: $0)) }) else { return }
+        var left = min(declared - alreadyRead, limit)
+        var scratch = [UInt8](repeating: 0, count: 65_536)
+        while left > 0 {
+            let n = scratch.withUnsafeMutableBytes { read(0, $0.baseAddress!, min($0.count, left)) }
+            if n > 0 {
+                left -= n
+            } else if n < 0 && errno == EINTR {
+                continue
+            } else {
+                break
+            }
+        }
     }
 
     /// The process environment as a dictionary (CGI passes parameters there).
@@ -42,6 +62,7 @@ public enum CGIGateway {
     /// Writes a response to standard output (for answers given without reading a request).
     public static func write(_ response: GatewayResponse) {
         writeStandardOutput(response.rendered)
+        discardUnreadBody(alreadyRead: 0)
     }
 
     static func writeStandardOutput(_ bytes: [UInt8]) {
