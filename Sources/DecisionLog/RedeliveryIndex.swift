@@ -28,7 +28,7 @@ struct RedeliveryIndex {
     private final class TrackedDay {
         let file: OpenFile
         var consumed: Int64 = 0
-        var keys = KeySet()
+        let keys = KeySet()
 
         init(file: OpenFile) {
             self.file = file

@@ -45,13 +45,57 @@ func system_unlink(_ path: String) throws(Errno) {
     _ = try valueOrErrno { unlink(path) }
 }
 
-/// The device, inode and size of what `path` names now, following symlinks; nil when it cannot be read. The
-/// corresponding C function is `stat` (called directly: this runs for every batch, and `FilePath` would normalise
-/// the path first).
+/// The device (encoded as `st_dev`), inode and size of what `path` names now, following symlinks; nil when it cannot
+/// be read. The corresponding C function is `statx`, asked for the inode and size only, falling back to `stat`.
+///
+/// This runs for the lock file and the day's file in every batch, so it asks for no timestamps: on file systems with
+/// fine-grained timestamps (ext4, xfs, btrfs, tmpfs since Linux 6.13), a `stat` that reads the change time makes the
+/// next write to the file store a new fine-grained time, dirtying the inode on every append.
 func system_identity(_ path: String) -> (device: UInt64, inode: UInt64, size: Int64)? {
+    if let statx = statxFunction {
+        let found: (device: UInt64, inode: UInt64, size: Int64)?? = withUnsafeTemporaryAllocation(
+            byteCount: StatxLayout.byteCount,
+            alignment: 8
+        ) { buffer in
+            guard statx(AT_FDCWD, path, 0, StatxLayout.inodeAndSize, buffer.baseAddress!) == 0 else {
+                // Not supported here (an old kernel, a seccomp filter): use stat. Anything else is an answer.
+                return errno == ENOSYS || errno == EPERM ? nil : .some(nil)
+            }
+            let major = UInt64(buffer.load(fromByteOffset: StatxLayout.deviceMajor, as: UInt32.self))
+            let minor = UInt64(buffer.load(fromByteOffset: StatxLayout.deviceMinor, as: UInt32.self))
+            // glibc's makedev, so the result compares equal to `st_dev` from `fstat`.
+            let device =
+                (major & 0xffff_f000) << 32 | (major & 0x0000_0fff) << 8 | (minor & 0xffff_ff00) << 12
+                | (minor & 0x0000_00ff)
+            return (
+                device,
+                buffer.load(fromByteOffset: StatxLayout.inode, as: UInt64.self),
+                Int64(bitPattern: buffer.load(fromByteOffset: StatxLayout.fileSize, as: UInt64.self))
+            )
+        }
+        if let found { return found }
+    }
     var info = stat()
     guard stat(path, &info) == 0 else { return nil }
     return (UInt64(info.st_dev), UInt64(info.st_ino), Int64(info.st_size))
+}
+
+/// `statx`, found at run time: glibc declares it only under `_GNU_SOURCE`, which Swift's Glibc module does not
+/// define. Nil when the C library has none.
+private let statxFunction: StatxFunction? = dlsym(nil, "statx").map { unsafeBitCast($0, to: StatxFunction.self) }
+
+private typealias StatxFunction =
+    @convention(c) (Int32, UnsafePointer<CChar>, Int32, UInt32, UnsafeMutableRawPointer) -> Int32
+
+/// The parts of `struct statx` (linux/stat.h, a fixed kernel ABI) that `system_identity` reads.
+private enum StatxLayout {
+    static let byteCount = 256
+    /// STATX_INO | STATX_SIZE.
+    static let inodeAndSize: UInt32 = 0x100 | 0x200
+    static let inode = 32
+    static let fileSize = 40
+    static let deviceMajor = 136
+    static let deviceMinor = 140
 }
 
 /// Why the calling process may not write `path`, or nil when it may. The corresponding C function is `access`.

@@ -1,0 +1,75 @@
+import FuzzSupport
+import VerdictCore
+
+/// One webhook body per input, after its signature was accepted.
+///
+/// Checks, besides never crashing:
+/// - `JSONParser`: a refusal answers 400 with a JSON body; an accepted value written compactly by `JSONWriter`
+///   re-parses to the same value and writes back to the same bytes;
+/// - `VeriffProvider.interpret` and `StripeProvider.interpret`: a refusal answers 400 with a JSON body; an
+///   accepted payload obeys the contract's classification rules, and its record line is valid UTF-8 with one
+///   `\n` at the end, re-parses with `JSONParser`, passes `RecordValidator` and carries every field unchanged.
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+    let body = inputBytes(data, size)
+    let payload: JSONValue
+    do {
+        payload = try JSONParser.parse(body)
+    } catch {
+        let rejection = Rejection.invalidPayload(error)
+        require(rejection.status == 400, "JSON refused with \(rejection.status)")
+        checkRejection(rejection)
+        return 0
+    }
+    checkRoundTrip(payload)
+    for provider in providers {
+        let interpretation: Interpretation
+        do {
+            interpretation = try provider.interpret(payload, body: body)
+        } catch {
+            require(error.status == 400, "\(provider.name) refused a payload with \(error.status)")
+            checkRejection(error)
+            continue
+        }
+        checkInterpretation(interpretation, provider: provider.name)
+        let record = DecisionRecord(
+            receivedAt: receivedAt,
+            endpoint: provider.name,
+            provider: provider.name,
+            interpretation: interpretation
+        )
+        checkRecordLine(record.jsonLine(), of: record)
+        checkResponse(.recorded(eventID: interpretation.eventID, outcome: interpretation.outcome, duplicate: false))
+    }
+    return 0
+}
+
+@_cdecl("FuzzPayloads_main")
+public func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
+    runLibFuzzer(argc, argv, fuzzOneInput)
+}
+
+let providers: [any WebhookProvider] = [
+    VeriffProvider(secrets: [Secret(FuzzKeys.veriff)]),
+    StripeProvider(secrets: [Secret(FuzzKeys.stripe)]),
+]
+let receivedAt = Timestamp(millisecondsSinceEpoch: 1_763_900_000_123)
+
+/// Writing a parsed value and parsing it again is lossless, and writing is stable.
+func checkRoundTrip(_ value: JSONValue) {
+    var writer = JSONWriter()
+    writer.write(value)
+    let written = writer.bytes
+    require(String(validating: written, as: UTF8.self) != nil, "JSONWriter wrote invalid UTF-8")
+    require(!written.contains(0x0A) && !written.contains(0x0D), "JSONWriter wrote a line break")
+    let reparsed: JSONValue
+    do {
+        reparsed = try JSONParser.parse(written)
+    } catch {
+        fatalError("fuzz invariant failed: JSONWriter output does not re-parse: \(error.message)")
+    }
+    require(reparsed == value, "value changed across write and parse")
+    var again = JSONWriter()
+    again.write(reparsed)
+    require(again.bytes == written, "JSONWriter output is not stable")
+}
