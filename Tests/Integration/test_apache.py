@@ -221,7 +221,7 @@ def assert_refused(site: harness.ApacheSite, handler: str, file: Path) -> None:
         return [path for path in re.findall(r"chmod 600 (\S+)", site.read_error_log())
                 if os.path.realpath(path) == os.path.realpath(file)]
 
-    deadline = time.monotonic() + 5  # mod_fcgid copies the process's stderr into the log a little later
+    deadline = time.monotonic() + 30  # Apache copies the process's stderr into its log a little later (slow under load)
     while not advice() and time.monotonic() < deadline:
         time.sleep(0.1)
     log = site.read_error_log()
