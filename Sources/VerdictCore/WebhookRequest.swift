@@ -33,13 +33,16 @@ public struct WebhookRequest: Sendable {
 
     /// The path used for routing: `PATH_INFO` under CGI, else the URI nginx passes, without the query.
     public var routingPath: String {
-        for key in ["PATH_INFO", "DOCUMENT_URI", "SCRIPT_NAME", "REQUEST_URI"] {
+        for key in Self.routingKeys {
             if let value = parameters[key], !value.isEmpty {
-                return String(value.prefix { $0 != "?" })
+                guard let query = value.utf8.firstIndex(of: UInt8(ascii: "?")) else { return value }
+                return String(value[..<query])
             }
         }
         return "/"
     }
+
+    private static let routingKeys = ["PATH_INFO", "DOCUMENT_URI", "SCRIPT_NAME", "REQUEST_URI"]
 
     /// The last non-empty segment of `routingPath`: the endpoint name.
     public var routingName: String {

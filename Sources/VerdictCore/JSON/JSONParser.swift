@@ -120,6 +120,8 @@ public struct JSONParser {
         try enter()
         index += 1
         var members: [JSONObject.Member] = []
+        // One allocation for a typical provider object, instead of regrowing at 1, 2, 4 and 8 members.
+        members.reserveCapacity(12)
         // Past a few keys, duplicates are found by hashing: a linear scan per key is quadratic, and a signed 1 MiB
         // body of 90 000 short keys took minutes to parse.
         var seen: Set<JSONObject.KeyBytes> = []
@@ -162,6 +164,7 @@ public struct JSONParser {
         try enter()
         index += 1
         var elements: [JSONValue] = []
+        elements.reserveCapacity(4)
         skipWhitespace()
         if index < bytes.count, bytes[index] == UInt8(ascii: "]") {
             index += 1

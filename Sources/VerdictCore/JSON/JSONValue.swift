@@ -99,8 +99,9 @@ public struct JSONObject: Equatable, Sendable {
     /// JSON compares keys by code points (RFC 8259 §8.3); Swift's `==` would also equate canonically equivalent
     /// spellings ("é" and "e\u{301}", "K" and "\u{212A}"), which are distinct keys to every other JSON reader.
     static func sameKey(_ lhs: String, _ rhs: String) -> Bool {
-        // Compared through contiguous storage: walking two UTF8Views generically was a hot spot of every lookup.
-        guard lhs.utf8.count == rhs.utf8.count else { return false }
+        // Byte-equal strings are always `==`, and `==` is a cheap test for the usual case of different keys (for
+        // ASCII it compares bytes); only a match is confirmed byte by byte, through contiguous storage.
+        guard lhs.utf8.count == rhs.utf8.count, lhs == rhs else { return false }
         var left = lhs
         var right = rhs
         return left.withUTF8 { l in right.withUTF8 { r in l.elementsEqual(r) } }

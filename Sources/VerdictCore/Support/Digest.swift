@@ -5,14 +5,15 @@ public enum Digest {
     /// HMAC-SHA256 of the concatenated `parts` under `secret`.
     public static func hmacSHA256(_ secret: Secret, _ parts: [UInt8]...) -> [UInt8] {
         var mac = secret.keyedHMAC
-        for part in parts { mac.update(data: part) }
-        return Array(mac.finalize())
+        for part in parts { part.withUnsafeBytes { mac.update(data: $0) } }
+        return mac.finalize().withUnsafeBytes { Array($0) }
     }
 
     /// Constant-time check that `candidate` is the HMAC-SHA256 of the concatenated `parts` under `secret`.
     public static func isValidHMACSHA256(_ candidate: [UInt8], secret: Secret, _ parts: [UInt8]...) -> Bool {
         var mac = secret.keyedHMAC
-        for part in parts { mac.update(data: part) }
+        // Updated through raw buffers: the generic `DataProtocol` path cost more than the hashing itself.
+        for part in parts { part.withUnsafeBytes { mac.update(data: $0) } }
         // swift-crypto's `==` against bytes is a constant-time comparison.
         return mac.finalize() == candidate
     }
@@ -20,8 +21,8 @@ public enum Digest {
     /// SHA-256 of the concatenated `parts`.
     public static func sha256(_ parts: [UInt8]...) -> [UInt8] {
         var hash = SHA256()
-        for part in parts { hash.update(data: part) }
-        return Array(hash.finalize())
+        for part in parts { part.withUnsafeBytes { hash.update(bufferPointer: $0) } }
+        return hash.finalize().withUnsafeBytes { Array($0) }
     }
 
     /// Constant-time equality of two byte strings of the same length (false when lengths differ).

@@ -28,35 +28,51 @@ public struct Timestamp: Comparable, Hashable, Sendable {
         }
         // Four-digit years (every real one): 24 bytes written in place, no intermediate strings.
         let seconds = fields.secondsOfDay
-        return Self.digits(
-            [
-                (fields.year, 4, "-"), (fields.month, 2, "-"), (fields.day, 2, "T"), (seconds / 3600, 2, ":"),
-                (seconds / 60 % 60, 2, ":"), (seconds % 60, 2, "."), (millis, 3, "Z"),
-            ]
-        )
+        return String(unsafeUninitializedCapacity: 24) { buffer in
+            var at = 0
+            Self.put(fields.year, width: 4, separator: "-", into: buffer, at: &at)
+            Self.put(fields.month, width: 2, separator: "-", into: buffer, at: &at)
+            Self.put(fields.day, width: 2, separator: "T", into: buffer, at: &at)
+            Self.put(seconds / 3600, width: 2, separator: ":", into: buffer, at: &at)
+            Self.put(seconds / 60 % 60, width: 2, separator: ":", into: buffer, at: &at)
+            Self.put(seconds % 60, width: 2, separator: ".", into: buffer, at: &at)
+            Self.put(millis, width: 3, separator: "Z", into: buffer, at: &at)
+            return at
+        }
     }
 
     /// `YYYY-MM-DD` (UTC), the day a record belongs to.
     public var utcDay: String {
         let fields = civilFields
         guard (0...9999).contains(fields.year) else { return civil.date }
-        return Self.digits([(fields.year, 4, "-"), (fields.month, 2, "-"), (fields.day, 2, nil)])
+        return String(unsafeUninitializedCapacity: 10) { buffer in
+            var at = 0
+            Self.put(fields.year, width: 4, separator: "-", into: buffer, at: &at)
+            Self.put(fields.month, width: 2, separator: "-", into: buffer, at: &at)
+            Self.put(fields.day, width: 2, separator: nil, into: buffer, at: &at)
+            return at
+        }
     }
 
-    /// Zero-padded decimal fields, each followed by its separator.
-    private static func digits(_ fields: [(value: Int, width: Int, separator: Unicode.Scalar?)]) -> String {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(24)
-        for (value, width, separator) in fields {
-            var divisor = 1
-            for _ in 1..<width { divisor *= 10 }
-            while divisor > 0 {
-                bytes.append(UInt8(ascii: "0") + UInt8(value / divisor % 10))
-                divisor /= 10
-            }
-            if let separator { bytes.append(UInt8(ascii: separator)) }
+    /// Writes `value` zero-padded to `width` digits, then `separator`; written in place because these strings are
+    /// made for every request.
+    private static func put(
+        _ value: Int,
+        width: Int,
+        separator: Unicode.Scalar?,
+        into buffer: UnsafeMutableBufferPointer<UInt8>,
+        at position: inout Int
+    ) {
+        var rest = value
+        for offset in stride(from: width - 1, through: 0, by: -1) {
+            buffer[position + offset] = UInt8(ascii: "0") + UInt8(rest % 10)
+            rest /= 10
         }
-        return String(decoding: bytes, as: UTF8.self)
+        position += width
+        if let separator {
+            buffer[position] = UInt8(ascii: separator)
+            position += 1
+        }
     }
 
     /// The day number since 1970-01-01 (UTC).

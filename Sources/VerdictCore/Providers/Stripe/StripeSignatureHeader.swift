@@ -63,13 +63,19 @@ public struct StripeSignatureHeader: Equatable, Sendable {
     /// The timestamp as seconds, or nil when it does not fit in 64 bits (then only its sign matters).
     public var seconds: Int64? { Int64(timestamp) }
 
+    private static let pythonWhitespace: Set<UInt8> = [0x20, 0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x1C, 0x1D, 0x1E, 0x1F]
+
     /// Reads `text` as Python's `int()` does for ASCII input (surrounding whitespace, an optional sign, digits with
     /// single underscores between them) and returns it in canonical form, or nil.
     static func pythonInteger(_ text: String) -> String? {
-        let whitespace: Set<UInt8> = [0x20, 0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x1C, 0x1D, 0x1E, 0x1F]
+        // Every real header: plain digits without a leading zero are already canonical.
+        let utf8 = text.utf8
+        if let first = utf8.first, first != UInt8(ascii: "0"), utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) {
+            return text
+        }
         var bytes = Array(text.utf8)[...]
-        while let first = bytes.first, whitespace.contains(first) { bytes.removeFirst() }
-        while let last = bytes.last, whitespace.contains(last) { bytes.removeLast() }
+        while let first = bytes.first, pythonWhitespace.contains(first) { bytes.removeFirst() }
+        while let last = bytes.last, pythonWhitespace.contains(last) { bytes.removeLast() }
         var negative = false
         if let first = bytes.first, first == UInt8(ascii: "+") || first == UInt8(ascii: "-") {
             negative = first == UInt8(ascii: "-")
