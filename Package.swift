@@ -20,6 +20,8 @@ let package = Package(
             pkgConfig: "fcgi",
             providers: [.apt(["libfcgi-dev"])]
         ),
+        // Header only: Linux system calls Swift's Glibc module leaves out (statx), for DecisionLog.
+        .systemLibrary(name: "CLinux"),
 
         // MARK: Libraries
         // Pure: bytes and parameters in, decision and response out. No files, no clock, no libfcgi.
@@ -30,7 +32,7 @@ let package = Package(
         // The only module that touches the log directory.
         .target(
             name: "DecisionLog",
-            dependencies: [.product(name: "SystemPackage", package: "swift-system")]
+            dependencies: ["CLinux", .product(name: "SystemPackage", package: "swift-system")]
         ),
         // The only module that touches libfcgi.
         .target(

@@ -298,19 +298,7 @@ public final class LogDirectory {
             open.close()
             dayFiles[day] = nil
         }
-        var created = true
-        let file: OpenFile
-        do throws(DecisionLogError) {
-            file = try OpenFile.open(
-                path,
-                [.readWrite, .append, .create, .exclusive],
-                mode: 0o640,
-                operation: "create"
-            )
-        } catch  where error.errno == .fileExists {
-            created = false
-            file = try OpenFile.open(path, [.readWrite, .append], mode: 0o640, operation: "open")
-        }
+        let (file, created) = try OpenFile.openOrCreateForAppend(path, mode: 0o640)
         if created && settings.fsync {
             // The new file's directory entry must survive a crash too, or its synced lines could vanish with it.
             do {

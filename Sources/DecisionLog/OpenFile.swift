@@ -52,6 +52,20 @@ final class OpenFile {
         }
     }
 
+    /// Opens `path` for appending, creating it with `mode` when missing; `created` says whether this call made it.
+    /// Creating exclusively first is what tells a new file (which needs its directory synced or counted) from one
+    /// another process made a moment earlier.
+    static func openOrCreateForAppend(
+        _ path: String,
+        mode: CModeT
+    ) throws(DecisionLogError) -> (file: OpenFile, created: Bool) {
+        do throws(DecisionLogError) {
+            return (try open(path, [.readWrite, .append, .create, .exclusive], mode: mode, operation: "create"), true)
+        } catch  where error.errno == .fileExists {
+            return (try open(path, [.readWrite, .append], mode: mode, operation: "open"), false)
+        }
+    }
+
     /// Whether `path` still names this very file (not removed, renamed or replaced).
     func isStillAt(_ path: String) -> Bool {
         sizeIfStillAt(path) != nil

@@ -137,18 +137,8 @@ struct RedeliveryIndex {
         let path = directory + "/" + Self.prefix + day
         if days[day] == nil {
             do throws(DecisionLogError) {
-                let file: OpenFile
-                do throws(DecisionLogError) {
-                    file = try OpenFile.open(
-                        path,
-                        [.readWrite, .append, .create, .exclusive],
-                        mode: 0o600,
-                        operation: "create"
-                    )
-                    state.files &+= 1
-                } catch  where error.errno == .fileExists {
-                    file = try OpenFile.open(path, [.readWrite, .append], mode: 0o600, operation: "open")
-                }
+                let (file, created) = try OpenFile.openOrCreateForAppend(path, mode: 0o600)
+                if created { state.files &+= 1 }
                 let tracked = TrackedDay(file: file)
                 days[day] = tracked
                 readNew(tracked)

@@ -1,3 +1,4 @@
+import CLinux
 import SystemPackage
 
 #if canImport(Glibc)
@@ -52,40 +53,31 @@ func system_unlink(_ path: String) throws(Errno) {
 /// fine-grained timestamps (ext4, xfs, btrfs, tmpfs since Linux 6.13), a `stat` that reads the change time makes the
 /// next write to the file store a new fine-grained time, dirtying the inode on every append.
 func system_identity(_ path: String) -> (device: UInt64, inode: UInt64, size: Int64)? {
-    if let statx = statxFunction {
-        let found: (device: UInt64, inode: UInt64, size: Int64)?? = withUnsafeTemporaryAllocation(
-            byteCount: StatxLayout.byteCount,
-            alignment: 8
-        ) { buffer in
-            guard statx(AT_FDCWD, path, 0, StatxLayout.inodeAndSize, buffer.baseAddress!) == 0 else {
-                // Not supported here (an old kernel, a seccomp filter): use stat. Anything else is an answer.
-                return errno == ENOSYS || errno == EPERM ? nil : .some(nil)
-            }
-            let major = UInt64(buffer.load(fromByteOffset: StatxLayout.deviceMajor, as: UInt32.self))
-            let minor = UInt64(buffer.load(fromByteOffset: StatxLayout.deviceMinor, as: UInt32.self))
-            // glibc's makedev, so the result compares equal to `st_dev` from `fstat`.
-            let device =
-                (major & 0xffff_f000) << 32 | (major & 0x0000_0fff) << 8 | (minor & 0xffff_ff00) << 12
-                | (minor & 0x0000_00ff)
-            return (
-                device,
-                buffer.load(fromByteOffset: StatxLayout.inode, as: UInt64.self),
-                Int64(bitPattern: buffer.load(fromByteOffset: StatxLayout.fileSize, as: UInt64.self))
-            )
+    let found: (device: UInt64, inode: UInt64, size: Int64)?? = withUnsafeTemporaryAllocation(
+        byteCount: StatxLayout.byteCount,
+        alignment: 8
+    ) { buffer in
+        guard verdict_statx(AT_FDCWD, path, 0, StatxLayout.inodeAndSize, buffer.baseAddress!) == 0 else {
+            // Not supported here (a kernel before 4.11, a seccomp filter): use stat. Anything else is an answer.
+            return errno == ENOSYS || errno == EPERM ? nil : .some(nil)
         }
-        if let found { return found }
+        let major = UInt64(buffer.load(fromByteOffset: StatxLayout.deviceMajor, as: UInt32.self))
+        let minor = UInt64(buffer.load(fromByteOffset: StatxLayout.deviceMinor, as: UInt32.self))
+        // glibc's makedev, so the result compares equal to `st_dev` from `fstat`.
+        let device =
+            (major & 0xffff_f000) << 32 | (major & 0x0000_0fff) << 8 | (minor & 0xffff_ff00) << 12
+            | (minor & 0x0000_00ff)
+        return (
+            device,
+            buffer.load(fromByteOffset: StatxLayout.inode, as: UInt64.self),
+            Int64(bitPattern: buffer.load(fromByteOffset: StatxLayout.fileSize, as: UInt64.self))
+        )
     }
+    if let found { return found }
     var info = stat()
     guard stat(path, &info) == 0 else { return nil }
     return (UInt64(info.st_dev), UInt64(info.st_ino), Int64(info.st_size))
 }
-
-/// `statx`, found at run time: glibc declares it only under `_GNU_SOURCE`, which Swift's Glibc module does not
-/// define. Nil when the C library has none.
-private let statxFunction: StatxFunction? = dlsym(nil, "statx").map { unsafeBitCast($0, to: StatxFunction.self) }
-
-private typealias StatxFunction =
-    @convention(c) (Int32, UnsafePointer<CChar>, Int32, UInt32, UnsafeMutableRawPointer) -> Int32
 
 /// The parts of `struct statx` (linux/stat.h, a fixed kernel ABI) that `system_identity` reads.
 private enum StatxLayout {
