@@ -65,6 +65,30 @@ def test_sigterm_lets_the_in_flight_request_finish_and_the_process_exits_0(make_
     assert [r["event_id"] for r in stack.log.records()] == [event["id"]]
 
 
+def test_worker_closes_the_connection_cleanly_after_answering_even_with_unread_input(make_stack):
+    """Verdict closes a unix-socket connection as soon as it has answered, without libfcgi's wait for the web
+    server to close first. Input the worker never read (here 40 KiB of records after the request, more than
+    libfcgi buffers) must be read before closing, or the web server's next read fails with ECONNRESET instead of
+    seeing the end of the answer."""
+    stack = make_stack("serve", workers=1)
+    for trailing in (b"", b"x" * 40_000):
+        event = stripe_event()
+        body = compact(event)
+        client = FastCGIClient(stack.socket)
+        client.begin(fastcgi_params("POST", "/webhooks/stripe", body, Signer.stripe(body)))
+        client.send_stdin(body)
+        client.end_stdin()
+        if trailing:
+            client.send_stdin(trailing)
+        status, _, answer = client.read_response()
+        assert status == 200, (status, answer)
+        assert json.loads(answer)["event_id"] == event["id"]
+        client.sock.settimeout(5)
+        assert client.sock.recv(1) == b"", "the worker left the connection open"
+        client.close()
+    assert len(stack.log.records()) == 2
+
+
 def test_serve_restarts_a_killed_worker(make_stack):
     stack = make_stack("serve", workers=2)
     before = children_of(stack.supervisor.pid)
