@@ -96,6 +96,17 @@ struct ConfigurationTests {
         #expect(configuration.hasInlineSecrets)
     }
 
+    @Test("Without fsync the default is fewer threads (there is no sync for them to share)")
+    func threadsDefaultFollowsFsync() throws {
+        let off = try Self.load("log_dir = \"/l\"\nfsync = false\n" + Self.minimalEndpoint)
+        #expect(off.threads == Configuration.defaultThreadsWithoutFsync)
+        #expect(off.threads == 2)
+        let on = try Self.load("log_dir = \"/l\"\nfsync = true\n" + Self.minimalEndpoint)
+        #expect(on.threads == 8)
+        let explicit = try Self.load("log_dir = \"/l\"\nfsync = false\nthreads = 8\n" + Self.minimalEndpoint)
+        #expect(explicit.threads == 8)
+    }
+
     @Test("Non-default values are read")
     func values() throws {
         let configuration = try Self.load(

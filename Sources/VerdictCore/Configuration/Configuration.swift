@@ -3,7 +3,10 @@
 public struct Configuration: Sendable {
     public static let defaultMaxBodyBytes = 1_048_576
     public static let defaultRetentionDays = 10
+    /// Requests in flight per FastCGI process when `fsync` is on: enough for concurrent requests to share a sync.
     public static let defaultThreads = 8
+    /// When `fsync` is off there is no sync to share, and more threads only add hand-offs between them.
+    public static let defaultThreadsWithoutFsync = 2
     /// The path segment answered by the health check; no endpoint may use it.
     public static let healthName = "healthz"
 
@@ -47,7 +50,11 @@ public struct Configuration: Sendable {
             default: Self.defaultRetentionDays,
             range: 8...3650
         )
-        threads = try top.integer("threads", default: Self.defaultThreads, range: 1...256)
+        threads = try top.integer(
+            "threads",
+            default: fsync ? Self.defaultThreads : Self.defaultThreadsWithoutFsync,
+            range: 1...256
+        )
 
         guard !document.endpoints.isEmpty else {
             throw ConfigurationError(file: file, problem: "no [[endpoint]] is configured")
