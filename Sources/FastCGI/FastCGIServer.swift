@@ -183,10 +183,13 @@ public final class FastCGIServer: @unchecked Sendable {
     }
 
     /// Reads whatever the web server sent that is still unread (closing a unix socket with unread data makes the
-    /// peer's next read fail with ECONNRESET instead of seeing the end), then closes.
+    /// peer's next read fail with ECONNRESET instead of seeing the end), then closes. A peer that keeps sending is
+    /// read for at most 1 MiB: it gets its reset.
     private static func closeConnection(_ fd: Int32) {
-        withUnsafeTemporaryAllocation(byteCount: 1024, alignment: 8) { buffer in
-            while recv(fd, buffer.baseAddress, buffer.count, Int32(MSG_DONTWAIT)) > 0 {}
+        withUnsafeTemporaryAllocation(byteCount: 16_384, alignment: 8) { buffer in
+            for _ in 0..<64 {
+                if recv(fd, buffer.baseAddress, buffer.count, Int32(MSG_DONTWAIT)) <= 0 { break }
+            }
         }
         close(fd)
     }
