@@ -37,6 +37,35 @@ struct FuzzRegressionTests {
         #expect(identity.eventID == interpretation.eventID)
     }
 
+    /// FuzzPayloads: a Stripe session whose `metadata` was a number was logged with that number as the record's
+    /// `metadata`, which the record contract (and `verify-log`) allow only as an object or null. Fixed: anything but
+    /// an object is left out of `metadata` (it stays in `payload`).
+    @Test(
+        "A Stripe metadata that is not an object makes a record line that validates",
+        arguments: ["5", "\"x\"", "[1]", "true"]
+    )
+    func nonObjectStripeMetadataRecordValidates(_ metadata: String) throws {
+        let body = Array(
+            (#"{"id":"evt_1","object":"event","created":1700000000,"data":{"object":{"id":"vs_1","livemode":false,"#
+                + #""metadata":\#(metadata),"status":"verified","type":"document"}},"livemode":false,"#
+                + #""type":"identity.verification_session.verified"}"#).utf8
+        )
+        let payload = try JSONParser.parse(body)
+        let interpretation = try Self.stripe.interpret(payload, body: body)
+        #expect(interpretation.metadata == nil)
+        #expect(interpretation.outcome == .approved)
+        let line = DecisionRecord(
+            receivedAt: Self.now,
+            endpoint: "stripe",
+            provider: "stripe",
+            interpretation: interpretation
+        ).jsonLine()
+        let identity = try RecordValidator.validate(Array(line.dropLast())).get()
+        #expect(identity.eventID == "evt_1")
+        let reparsed = try JSONParser.parse(line, maxDepth: DecisionRecord.maxDepth)
+        #expect(reparsed["payload"]?["data"]?["object"]?["metadata"] == (try JSONParser.parse(Array(metadata.utf8))))
+    }
+
     /// The limit itself is unchanged: a body one level deeper is still refused before anything is logged.
     @Test("A body nesting 65 levels is still nesting_too_deep")
     func bodyLimitUnchanged() {

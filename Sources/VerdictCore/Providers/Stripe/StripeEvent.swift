@@ -47,7 +47,9 @@ enum StripeEvent {
         }
         record.sessionID = session["id"]?.stringValue
         record.reference = session["client_reference_id"]?.stringValue
-        record.metadata = session["metadata"].flatMap { $0.isNull ? nil : $0 }
+        // Stripe's metadata is an object; anything else stays only in `payload` (a record's metadata is an object or
+        // null, and `verify-log` holds it to that).
+        record.metadata = session["metadata"].flatMap { $0.objectValue == nil ? nil : $0 }
         record.providerStatus = status
         let lastError = session["last_error"]?.objectValue
         let errorCode = lastError?["code"].flatMap { $0.isNull ? nil : $0 }
