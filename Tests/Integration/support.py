@@ -268,6 +268,10 @@ def _fcgi_record(kind: int, content: bytes, request_id: int = 1) -> bytes:
     return struct.pack("!BBHHBx", 1, kind, request_id, len(content), padding) + content + b"\0" * padding
 
 
+def _stdin_records(data: bytes) -> bytes:
+    return b"".join(_fcgi_record(FCGI_STDIN, data[start : start + 65535]) for start in range(0, len(data), 65535))
+
+
 def _fcgi_length(n: int) -> bytes:
     return bytes([n]) if n < 128 else struct.pack("!I", n | 0x80000000)
 
@@ -278,20 +282,30 @@ class FastCGIClient:
         self.sock.settimeout(timeout)
         self.sock.connect(str(socket_path))
 
-    def begin(self, params: dict[str, str]) -> None:
+    @staticmethod
+    def _begin_records(params: dict[str, str]) -> bytes:
         encoded = b"".join(
             _fcgi_length(len(k.encode())) + _fcgi_length(len(v.encode())) + k.encode() + v.encode()
             for k, v in params.items()
         )
-        self.sock.sendall(
+        return (
             _fcgi_record(FCGI_BEGIN_REQUEST, struct.pack("!HB5x", 1, 0))
             + _fcgi_record(FCGI_PARAMS, encoded)
             + _fcgi_record(FCGI_PARAMS, b"")
         )
 
+    def begin(self, params: dict[str, str]) -> None:
+        self.sock.sendall(self._begin_records(params))
+
+    def send_whole_request(self, params: dict[str, str], body: bytes, after: bytes = b"") -> None:
+        """The whole request, then `after` as more stdin records, in one write: all of it is queued at the worker
+        before the worker can answer."""
+        self.sock.sendall(
+            self._begin_records(params) + _stdin_records(body) + _fcgi_record(FCGI_STDIN, b"") + _stdin_records(after)
+        )
+
     def send_stdin(self, data: bytes) -> None:
-        for start in range(0, len(data), 65535):
-            self.sock.sendall(_fcgi_record(FCGI_STDIN, data[start : start + 65535]))
+        self.sock.sendall(_stdin_records(data))
 
     def end_stdin(self) -> None:
         self.sock.sendall(_fcgi_record(FCGI_STDIN, b""))

@@ -75,11 +75,7 @@ def test_worker_closes_the_connection_cleanly_after_answering_even_with_unread_i
         event = stripe_event()
         body = compact(event)
         client = FastCGIClient(stack.socket)
-        client.begin(fastcgi_params("POST", "/webhooks/stripe", body, Signer.stripe(body)))
-        client.send_stdin(body)
-        client.end_stdin()
-        if trailing:
-            client.send_stdin(trailing)
+        client.send_whole_request(fastcgi_params("POST", "/webhooks/stripe", body, Signer.stripe(body)), body, trailing)
         status, _, answer = client.read_response()
         assert status == 200, (status, answer)
         assert json.loads(answer)["event_id"] == event["id"]
