@@ -24,7 +24,7 @@ public struct LogSettings: Sendable {
 /// crashed writer, append the batch in one `write`, sync, then record the keys. The line is synced before its key
 /// is recorded, so a crash between the two can cause at worst one duplicate line, never a lost one.
 ///
-/// Not thread-safe: `GroupCommit` serialises callers within a process.
+/// Not thread-safe: `CommitQueue` (its one writer thread) or `DirectLog` (a mutex) serialises callers in a process.
 public final class LogDirectory {
     public let settings: LogSettings
     private var lock: OpenFile?

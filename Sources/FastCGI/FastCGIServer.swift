@@ -4,10 +4,11 @@ internal import CFastCGI
 @preconcurrency import Glibc
 #endif
 
-/// A FastCGI responder over libfcgi's re-entrant API: `threads` threads each accept and answer one request at a
-/// time, so several requests are in flight per process and their log appends can share a sync.
+/// A FastCGI responder over libfcgi's re-entrant API: `threads` threads each accept and read one request at a
+/// time. The application answers at once (`respond`), or takes a `GatewayReply` to send later from any thread
+/// (`respondLater`), in which case the accepting thread goes on to the next request meanwhile.
 ///
-/// SIGTERM or SIGINT stops accepting, lets every request in flight finish, and returns.
+/// SIGTERM or SIGINT stops accepting, lets every request in flight finish (replies owed included), and returns.
 public final class FastCGIServer: @unchecked Sendable {
     private let listenSocket: Int32
     private let application: GatewayApplication
@@ -20,6 +21,12 @@ public final class FastCGIServer: @unchecked Sendable {
     private var acceptingThreads = Set<pthread_t>()
     private var stopping = false
     private var runningWorkers = 0
+    /// Requests accepted whose `GatewayReply` has not been sent yet (with `respondLater`).
+    private var pendingReplies = 0
+    /// Signalled whenever a reply owed goes out.
+    private var replySent = pthread_cond_t()
+    /// Replies owed at once per process, each holding an open connection (and a descriptor).
+    static let maximumPendingReplies = 256
 
     /// Whether standard input is a listening socket, i.e. a FastCGI spawner (spawn-fcgi, systemd, mod_fcgid)
     /// started this process. The corresponding C function is `FCGX_IsCGI`.
@@ -37,6 +44,7 @@ public final class FastCGIServer: @unchecked Sendable {
         }
         isUnixSocket = named == 0 && Int32(address.ss_family) == AF_UNIX
         pthread_mutex_init(&stateMutex, nil)
+        pthread_cond_init(&replySent, nil)
     }
 
     /// Opens a unix socket at `path` (replacing a stale one) with permissions `mode`; returns its descriptor.
@@ -118,12 +126,17 @@ public final class FastCGIServer: @unchecked Sendable {
             pthread_mutex_lock(&stateMutex)
             let running = runningWorkers
             for accepting in acceptingThreads { pthread_kill(accepting, SIGUSR1) }
+            pthread_cond_broadcast(&replySent)
             pthread_mutex_unlock(&stateMutex)
             if running == 0 { break }
             var pause = timespec(tv_sec: 0, tv_nsec: 20_000_000)
             nanosleep(&pause, nil)
         }
         for thread in workers { pthread_join(thread, nil) }
+        // Replies still owed go out before the process exits (the application sends them from its own threads).
+        pthread_mutex_lock(&stateMutex)
+        while pendingReplies > 0 { pthread_cond_wait(&replySent, &stateMutex) }
+        pthread_mutex_unlock(&stateMutex)
     }
 
     private var isStopping: Bool {
@@ -133,19 +146,21 @@ public final class FastCGIServer: @unchecked Sendable {
     }
 
     private func workerLoop() {
-        var request = FCGX_Request()
-        // FCGI_FAIL_ACCEPT_ON_INTR: a signal makes FCGX_Accept_r return instead of retrying, so shutdown is prompt.
-        FCGX_InitRequest(&request, listenSocket, Int32(FCGI_FAIL_ACCEPT_ON_INTR))
+        var request = Self.newRequest(listenSocket)
         let me = pthread_self()
         while true {
             pthread_mutex_lock(&stateMutex)
+            // Replies still owed hold a connection each: past the bound, wait for some to go out before taking more.
+            while !stopping && pendingReplies >= Self.maximumPendingReplies {
+                pthread_cond_wait(&replySent, &stateMutex)
+            }
             if stopping {
                 pthread_mutex_unlock(&stateMutex)
                 break
             }
             acceptingThreads.insert(me)
             pthread_mutex_unlock(&stateMutex)
-            let accepted = FCGX_Accept_r(&request)
+            let accepted = FCGX_Accept_r(request)
             pthread_mutex_lock(&stateMutex)
             acceptingThreads.remove(me)
             pthread_mutex_unlock(&stateMutex)
@@ -154,12 +169,49 @@ public final class FastCGIServer: @unchecked Sendable {
                 // EINTR or a failed connection: try again.
                 continue
             }
-            answer(&request)
-            finish(&request)
+            let gatewayRequest = read(request)
+            if let respondLater = application.respondLater {
+                pthread_mutex_lock(&stateMutex)
+                pendingReplies += 1
+                pthread_mutex_unlock(&stateMutex)
+                let reply = GatewayReply(request: request, server: self)
+                request = Self.newRequest(listenSocket)
+                respondLater(gatewayRequest, reply)
+            } else {
+                write(application.respond(gatewayRequest), to: request)
+                finish(request)
+            }
         }
-        FCGX_Free(&request, 0)
+        Self.freeRequest(request)
         pthread_mutex_lock(&stateMutex)
         runningWorkers -= 1
+        pthread_mutex_unlock(&stateMutex)
+    }
+
+    /// A request to accept into. Each one lives on the heap, so that a reply sent later can own it while the
+    /// accepting thread goes on with a new one.
+    private static func newRequest(_ listenSocket: Int32) -> UnsafeMutablePointer<FCGX_Request> {
+        let request = UnsafeMutablePointer<FCGX_Request>.allocate(capacity: 1)
+        request.initialize(to: FCGX_Request())
+        // FCGI_FAIL_ACCEPT_ON_INTR: a signal makes FCGX_Accept_r return instead of retrying, so shutdown is prompt.
+        FCGX_InitRequest(request, listenSocket, Int32(FCGI_FAIL_ACCEPT_ON_INTR))
+        return request
+    }
+
+    private static func freeRequest(_ request: UnsafeMutablePointer<FCGX_Request>) {
+        FCGX_Free(request, 0)
+        request.deinitialize(count: 1)
+        request.deallocate()
+    }
+
+    /// Sends a reply that was owed (from any thread) and releases its request.
+    fileprivate func complete(_ request: UnsafeMutablePointer<FCGX_Request>, with response: GatewayResponse) {
+        write(response, to: request)
+        finish(request)
+        Self.freeRequest(request)
+        pthread_mutex_lock(&stateMutex)
+        pendingReplies -= 1
+        pthread_cond_broadcast(&replySent)
         pthread_mutex_unlock(&stateMutex)
     }
 
@@ -170,16 +222,16 @@ public final class FastCGIServer: @unchecked Sendable {
     /// socket that wait protects nothing: the web server sends nothing after the request, whatever it sent is
     /// already queued here when its write returns, and the answer is already in its queue. Reading what is queued
     /// and closing is enough. Over TCP, libfcgi's lingering close stays, since data can still be in flight.
-    private func finish(_ request: inout FCGX_Request) {
-        let closeHere = isUnixSocket && request.keepConnection == 0
-        if closeHere { request.keepConnection = 1 }
-        FCGX_Finish_r(&request)
+    private func finish(_ request: UnsafeMutablePointer<FCGX_Request>) {
+        let closeHere = isUnixSocket && request.pointee.keepConnection == 0
+        if closeHere { request.pointee.keepConnection = 1 }
+        FCGX_Finish_r(request)
         guard closeHere else { return }
-        request.keepConnection = 0
+        request.pointee.keepConnection = 0
         // An error while finishing has already closed the connection the lingering way.
-        guard request.ipcFd >= 0 else { return }
-        Self.closeConnection(request.ipcFd)
-        request.ipcFd = -1
+        guard request.pointee.ipcFd >= 0 else { return }
+        Self.closeConnection(request.pointee.ipcFd)
+        request.pointee.ipcFd = -1
     }
 
     /// Reads whatever the web server sent that is still unread (closing a unix socket with unread data makes the
@@ -194,9 +246,9 @@ public final class FastCGIServer: @unchecked Sendable {
         close(fd)
     }
 
-    /// Copies the request out of libfcgi's memory (freed at the next accept), runs the application, writes back.
-    private func answer(_ request: inout FCGX_Request) {
-        let parameters = Self.parameters(request.envp)
+    /// Copies the request out of libfcgi's memory (freed when the request is finished).
+    private func read(_ request: UnsafeMutablePointer<FCGX_Request>) -> GatewayRequest {
+        let parameters = Self.parameters(request.pointee.envp)
         let wanted = max(0, application.bodyBytesToRead(parameters))
         var body = [UInt8](repeating: 0, count: wanted)
         var filled = 0
@@ -205,20 +257,23 @@ public final class FastCGIServer: @unchecked Sendable {
                 FCGX_GetStr(
                     buffer.baseAddress!.assumingMemoryBound(to: CChar.self) + filled,
                     Int32(min(wanted - filled, Int(Int32.max))),
-                    request.in
+                    request.pointee.in
                 )
             }
             if n <= 0 { break }
             filled += Int(n)
         }
         body.removeLast(wanted - filled)
-        let response = application.respond(GatewayRequest(parameters: parameters, body: body))
+        return GatewayRequest(parameters: parameters, body: body)
+    }
+
+    private func write(_ response: GatewayResponse, to request: UnsafeMutablePointer<FCGX_Request>) {
         let bytes = response.rendered
         bytes.withUnsafeBytes { buffer in
             _ = FCGX_PutStr(
                 buffer.baseAddress!.assumingMemoryBound(to: CChar.self),
                 Int32(buffer.count),
-                request.out
+                request.pointee.out
             )
         }
     }
@@ -226,5 +281,34 @@ public final class FastCGIServer: @unchecked Sendable {
     static func parameters(_ envp: FCGX_ParamArray?) -> [String: String] {
         guard let envp else { return [:] }
         return GatewayRequest.parameters(fromEnvironment: envp)
+    }
+}
+
+/// The answer owed to one FastCGI request, to send once from any thread. A reply dropped unsent answers 500, so a
+/// connection is never left hanging.
+public final class GatewayReply: @unchecked Sendable {
+    private let request: UnsafeMutablePointer<FCGX_Request>
+    private let server: FastCGIServer
+    // Only the one thread that owns the reply touches this.
+    private var sent = false
+
+    fileprivate init(request: UnsafeMutablePointer<FCGX_Request>, server: FastCGIServer) {
+        self.request = request
+        self.server = server
+    }
+
+    deinit {
+        if !sent {
+            server.complete(
+                request,
+                with: GatewayResponse(status: 500, reason: "Internal Server Error", headers: [], body: [])
+            )
+        }
+    }
+
+    public func send(_ response: GatewayResponse) {
+        guard !sent else { return }
+        sent = true
+        server.complete(request, with: response)
     }
 }

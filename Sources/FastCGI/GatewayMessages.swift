@@ -80,12 +80,17 @@ public struct GatewayResponse: Sendable {
 public struct GatewayApplication: Sendable {
     public var bodyBytesToRead: @Sendable ([String: String]) -> Int
     public var respond: @Sendable (GatewayRequest) -> GatewayResponse
+    /// When set, a FastCGI server answers through this instead of `respond`: the application may send the reply
+    /// later from another thread, so the thread that accepted the request goes on to the next one meanwhile.
+    public var respondLater: (@Sendable (GatewayRequest, GatewayReply) -> Void)?
 
     public init(
         bodyBytesToRead: @escaping @Sendable ([String: String]) -> Int,
-        respond: @escaping @Sendable (GatewayRequest) -> GatewayResponse
+        respond: @escaping @Sendable (GatewayRequest) -> GatewayResponse,
+        respondLater: (@Sendable (GatewayRequest, GatewayReply) -> Void)? = nil
     ) {
         self.bodyBytesToRead = bodyBytesToRead
         self.respond = respond
+        self.respondLater = respondLater
     }
 }

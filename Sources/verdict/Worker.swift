@@ -1,3 +1,4 @@
+import DecisionLog
 import FastCGI
 import VerdictCore
 
@@ -27,7 +28,14 @@ enum Worker {
     }
 
     static func serveFastCGI(listenSocket: Int32, configuration: Configuration) -> Never {
-        let receiver = Receiver(configuration: configuration)
+        // A writer thread appends and answers, so the accepting threads never sleep on the log (see CommitQueue).
+        let receiver: Receiver
+        do {
+            receiver = try Receiver(configuration: configuration, queued: true)
+        } catch {
+            Environment.report(error.description)
+            exit(1)
+        }
         do {
             try FastCGIServer.serve(
                 listenSocket: listenSocket,
@@ -44,9 +52,9 @@ enum Worker {
     /// One CGI request. A configuration problem is answered with 500 and explained on standard error, which the
     /// web server puts in its error log; the sender learns nothing about the setup.
     static func runCGI() -> Never {
-        let configuration: Configuration
+        let receiver: Receiver
         do {
-            configuration = try ConfigurationLoader.load(explicit: nil)
+            receiver = try Receiver(configuration: try ConfigurationLoader.load(explicit: nil))
         } catch {
             Environment.report("configuration error: \(error)")
             let body = Array(
@@ -62,7 +70,7 @@ enum Worker {
             CGIGateway.write(response)
             exit(0)
         }
-        CGIGateway.serveOne(Receiver(configuration: configuration).application)
+        CGIGateway.serveOne(receiver.application)
         exit(0)
     }
 

@@ -40,3 +40,21 @@ func entry(_ id: Int, day: String = "2026-11-23", text: String? = nil) -> LogEnt
     }
     return LogEntry(day: day, line: Array(line.utf8), key: RedeliveryKey(key))
 }
+
+/// Counts append results from many threads.
+final class AppendTally: @unchecked Sendable {
+    private let lock = NSLock()
+    private(set) var appended = 0
+    private(set) var duplicates = 0
+    private(set) var failures = 0
+
+    func add(id: Int, result: AppendResult) {
+        lock.lock()
+        defer { lock.unlock() }
+        switch result {
+        case .appended: appended += 1
+        case .duplicate: duplicates += 1
+        case .failed: failures += 1
+        }
+    }
+}

@@ -91,18 +91,17 @@ struct ConfigurationTests {
         #expect(configuration.maxBodyBytes == 1_048_576)
         #expect(configuration.fsync)
         #expect(configuration.dedupRetentionDays == 10)
-        #expect(configuration.threads == 8)
+        #expect(configuration.threads == 4)
         #expect(configuration.secretFiles.isEmpty)
         #expect(configuration.hasInlineSecrets)
     }
 
-    @Test("Without fsync the default is fewer threads (there is no sync for them to share)")
-    func threadsDefaultFollowsFsync() throws {
+    @Test("The threads default does not depend on fsync, and an explicit value wins")
+    func threadsDefaultIgnoresFsync() throws {
         let off = try Self.load("log_dir = \"/l\"\nfsync = false\n" + Self.minimalEndpoint)
-        #expect(off.threads == Configuration.defaultThreadsWithoutFsync)
-        #expect(off.threads == 2)
+        #expect(off.threads == Configuration.defaultThreads)
         let on = try Self.load("log_dir = \"/l\"\nfsync = true\n" + Self.minimalEndpoint)
-        #expect(on.threads == 8)
+        #expect(on.threads == Configuration.defaultThreads)
         let explicit = try Self.load("log_dir = \"/l\"\nfsync = false\nthreads = 8\n" + Self.minimalEndpoint)
         #expect(explicit.threads == 8)
     }

@@ -3,10 +3,9 @@
 public struct Configuration: Sendable {
     public static let defaultMaxBodyBytes = 1_048_576
     public static let defaultRetentionDays = 10
-    /// Requests in flight per FastCGI process when `fsync` is on: enough for concurrent requests to share a sync.
-    public static let defaultThreads = 8
-    /// When `fsync` is off there is no sync to share, and more threads only add hand-offs between them.
-    public static let defaultThreadsWithoutFsync = 2
+    /// Threads accepting and checking requests per FastCGI process. A request waiting for the log holds none of
+    /// them (the writer thread answers it), so a few per core are enough.
+    public static let defaultThreads = 4
     /// The path segment answered by the health check; no endpoint may use it.
     public static let healthName = "healthz"
 
@@ -52,7 +51,7 @@ public struct Configuration: Sendable {
         )
         threads = try top.integer(
             "threads",
-            default: fsync ? Self.defaultThreads : Self.defaultThreadsWithoutFsync,
+            default: Self.defaultThreads,
             range: 1...256
         )
 
