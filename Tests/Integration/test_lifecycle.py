@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import signal
@@ -63,6 +64,84 @@ def test_sigterm_lets_the_in_flight_request_finish_and_the_process_exits_0(make_
     assert code == 0, f"exit status {code}: {stack.output()}"
     wait_for(lambda: not pid_alive(worker), 5, "the worker to be gone")
     assert [r["event_id"] for r in stack.log.records()] == [event["id"]]
+
+
+def _hold_log_lock(stack):
+    """Takes the log directory's lock as another writer would (after one request has created it): every append
+    waits until the returned file is closed."""
+    [(client, _)] = _send_stripe(stack)
+    status, _, answer = client.read_response()
+    client.close()
+    assert status == 200, answer
+    lock = open(stack.log_dir / ".verdict" / "lock", "rb+")
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    return lock
+
+
+def _send_stripe(stack, count=1, signed=True):
+    """Sends `count` distinct Stripe events straight to the worker's socket; returns (client, event) pairs."""
+    sent = []
+    for _ in range(count):
+        event = stripe_event()
+        body = compact(event)
+        headers = Signer.stripe(body) if signed else {"Stripe-Signature": "t=1,v1=" + "0" * 64}
+        client = FastCGIClient(stack.socket)
+        client.send_whole_request(fastcgi_params("POST", "/webhooks/stripe", body, headers), body)
+        sent.append((client, event))
+    return sent
+
+
+def test_requests_waiting_for_the_log_do_not_hold_the_accepting_threads(make_stack):
+    """With the log locked by another writer, more valid requests than the worker has threads (4) wait for it;
+    a request that needs no log (a bad signature) is still read and answered at once."""
+    stack = make_stack("serve", workers=1)
+    lock = _hold_log_lock(stack)
+    try:
+        waiting = _send_stripe(stack, count=6)
+        time.sleep(0.5)
+        [(bad, _)] = _send_stripe(stack, signed=False)
+        bad.sock.settimeout(5)
+        status, _, answer = bad.read_response()
+        bad.close()
+        assert status == 401, answer
+        for client, _ in waiting:
+            client.sock.settimeout(0.2)
+            with pytest.raises(TimeoutError):
+                client.sock.recv(1)  # no answer while the line cannot be written
+    finally:
+        lock.close()
+    for client, event in waiting:
+        client.sock.settimeout(20)
+        status, _, answer = client.read_response()
+        client.close()
+        assert status == 200, answer
+        assert json.loads(answer)["event_id"] == event["id"]
+    ids = [r["event_id"] for r in stack.log.records()]
+    assert sorted(ids[1:]) == sorted(event["id"] for _, event in waiting)
+
+
+def test_sigterm_answers_every_request_still_waiting_for_the_log_before_exiting(make_stack):
+    """Requests queued for the log's writer when SIGTERM arrives are written and answered 200; then exit 0."""
+    stack = make_stack("serve", workers=1)
+    worker = stack.supervisor.pid  # with one process, serve is its own worker
+    lock = _hold_log_lock(stack)
+    try:
+        waiting = _send_stripe(stack, count=6)
+        time.sleep(0.5)
+        os.kill(worker, signal.SIGTERM)
+        time.sleep(0.5)
+        assert pid_alive(worker), "the worker exited with replies still owed"
+    finally:
+        lock.close()
+    for client, event in waiting:
+        client.sock.settimeout(20)
+        status, _, answer = client.read_response()
+        client.close()
+        assert status == 200, answer
+        assert json.loads(answer)["event_id"] == event["id"]
+    assert stack.supervisor.wait(20) == 0, stack.output()
+    ids = [r["event_id"] for r in stack.log.records()]
+    assert sorted(ids[1:]) == sorted(event["id"] for _, event in waiting)
 
 
 def test_worker_closes_the_connection_cleanly_after_answering_even_with_unread_input(make_stack):
