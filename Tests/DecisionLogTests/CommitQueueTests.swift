@@ -31,18 +31,7 @@ struct CommitQueueTests {
             }
         }
         #expect(done.wait(timeout: .now() + 60) == .success)
-        let lines = try directory.lines(day: "2026-11-23")
-        let distinct = threads / 2 * perThread
-        #expect(lines.count == distinct)
-        var seen = Set<String>()
-        for line in lines {
-            let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: String])
-            let id = try #require(object["event_id"])
-            #expect(seen.insert(id).inserted, "event \(id) appears twice")
-        }
-        #expect(results.appended == distinct)
-        #expect(results.duplicates == distinct)
-        #expect(results.failures == 0)
+        try expectOneLinePerEvent(in: directory, distinct: threads / 2 * perThread, results: results)
     }
 
     @Test("an entry's completion runs only once its line is in the file")

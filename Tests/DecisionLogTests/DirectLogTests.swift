@@ -23,17 +23,6 @@ struct DirectLogTests {
                 results.add(id: id, result: result)
             }
         }
-        let lines = try directory.lines(day: "2026-11-23")
-        let distinct = threads / 2 * perThread
-        #expect(lines.count == distinct)
-        var seen = Set<String>()
-        for line in lines {
-            let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: String])
-            let id = try #require(object["event_id"])
-            #expect(seen.insert(id).inserted, "event \(id) appears twice")
-        }
-        #expect(results.appended == distinct)
-        #expect(results.duplicates == distinct)
-        #expect(results.failures == 0)
+        try expectOneLinePerEvent(in: directory, distinct: threads / 2 * perThread, results: results)
     }
 }

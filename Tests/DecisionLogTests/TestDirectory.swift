@@ -1,5 +1,6 @@
 import DecisionLog
 import Foundation
+import Testing
 
 /// A fresh directory under the system temporary folder, removed by `remove()`.
 struct TestDirectory {
@@ -39,6 +40,22 @@ func entry(_ id: Int, day: String = "2026-11-23", text: String? = nil) -> LogEnt
         value >>= 8
     }
     return LogEntry(day: day, line: Array(line.utf8), key: RedeliveryKey(key))
+}
+
+/// Checks the outcome of appending `distinct` events twice each: one whole line per event, each id once, and one
+/// `appended` and one `duplicate` result per event.
+func expectOneLinePerEvent(in directory: TestDirectory, distinct: Int, results: AppendTally) throws {
+    let lines = try directory.lines(day: "2026-11-23")
+    #expect(lines.count == distinct)
+    var seen = Set<String>()
+    for line in lines {
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: String])
+        let id = try #require(object["event_id"])
+        #expect(seen.insert(id).inserted, "event \(id) appears twice")
+    }
+    #expect(results.appended == distinct)
+    #expect(results.duplicates == distinct)
+    #expect(results.failures == 0)
 }
 
 /// Counts append results from many threads.

@@ -91,6 +91,16 @@ def _send_stripe(stack, count=1, signed=True):
     return sent
 
 
+def _expect_accepted(sent):
+    """Every (client, event) pair is answered 200 for its own event."""
+    for client, event in sent:
+        client.sock.settimeout(20)
+        status, _, answer = client.read_response()
+        client.close()
+        assert status == 200, answer
+        assert json.loads(answer)["event_id"] == event["id"]
+
+
 def test_requests_waiting_for_the_log_do_not_hold_the_accepting_threads(make_stack):
     """With the log locked by another writer, more valid requests than the worker has threads (4) wait for it;
     a request that needs no log (a bad signature) is still read and answered at once."""
@@ -110,12 +120,7 @@ def test_requests_waiting_for_the_log_do_not_hold_the_accepting_threads(make_sta
                 client.sock.recv(1)  # no answer while the line cannot be written
     finally:
         lock.close()
-    for client, event in waiting:
-        client.sock.settimeout(20)
-        status, _, answer = client.read_response()
-        client.close()
-        assert status == 200, answer
-        assert json.loads(answer)["event_id"] == event["id"]
+    _expect_accepted(waiting)
     ids = [r["event_id"] for r in stack.log.records()]
     assert sorted(ids[1:]) == sorted(event["id"] for _, event in waiting)
 
@@ -133,12 +138,7 @@ def test_sigterm_answers_every_request_still_waiting_for_the_log_before_exiting(
         assert pid_alive(worker), "the worker exited with replies still owed"
     finally:
         lock.close()
-    for client, event in waiting:
-        client.sock.settimeout(20)
-        status, _, answer = client.read_response()
-        client.close()
-        assert status == 200, answer
-        assert json.loads(answer)["event_id"] == event["id"]
+    _expect_accepted(waiting)
     assert stack.supervisor.wait(20) == 0, stack.output()
     ids = [r["event_id"] for r in stack.log.records()]
     assert sorted(ids[1:]) == sorted(event["id"] for _, event in waiting)
