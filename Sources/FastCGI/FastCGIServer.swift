@@ -169,17 +169,17 @@ public final class FastCGIServer: @unchecked Sendable {
                 // EINTR or a failed connection: try again.
                 continue
             }
-            let gatewayRequest = read(request)
+            let (gatewayRequest, inputRead) = read(request)
             if let respondLater = application.respondLater {
                 pthread_mutex_lock(&stateMutex)
                 pendingReplies += 1
                 pthread_mutex_unlock(&stateMutex)
-                let reply = GatewayReply(request: request, server: self)
+                let reply = GatewayReply(request: request, inputRead: inputRead, server: self)
                 request = Self.newRequest(listenSocket)
                 respondLater(gatewayRequest, reply)
             } else {
                 write(application.respond(gatewayRequest), to: request)
-                finish(request)
+                finish(request, inputRead: inputRead)
             }
         }
         Self.freeRequest(request)
@@ -205,9 +205,13 @@ public final class FastCGIServer: @unchecked Sendable {
     }
 
     /// Sends a reply that was owed (from any thread) and releases its request.
-    fileprivate func complete(_ request: UnsafeMutablePointer<FCGX_Request>, with response: GatewayResponse) {
+    fileprivate func complete(
+        _ request: UnsafeMutablePointer<FCGX_Request>,
+        inputRead: Bool,
+        with response: GatewayResponse
+    ) {
         write(response, to: request)
-        finish(request)
+        finish(request, inputRead: inputRead)
         Self.freeRequest(request)
         pthread_mutex_lock(&stateMutex)
         pendingReplies -= 1
@@ -221,9 +225,10 @@ public final class FastCGIServer: @unchecked Sendable {
     /// costs every request a sleep and a wake-up (about a seventh of a worker's time under load). Over a unix
     /// socket that wait protects nothing: the web server sends nothing after the request, whatever it sent is
     /// already queued here when its write returns, and the answer is already in its queue. Reading what is queued
-    /// and closing is enough. Over TCP, libfcgi's lingering close stays, since data can still be in flight.
-    private func finish(_ request: UnsafeMutablePointer<FCGX_Request>) {
-        let closeHere = isUnixSocket && request.pointee.keepConnection == 0
+    /// and closing is enough. Over TCP, or when the body was not read to its end (refused before reading, e.g. too
+    /// large: the web server may still be sending it), libfcgi's lingering close stays.
+    private func finish(_ request: UnsafeMutablePointer<FCGX_Request>, inputRead: Bool) {
+        let closeHere = isUnixSocket && inputRead && request.pointee.keepConnection == 0
         if closeHere { request.pointee.keepConnection = 1 }
         FCGX_Finish_r(request)
         guard closeHere else { return }
@@ -246,8 +251,9 @@ public final class FastCGIServer: @unchecked Sendable {
         close(fd)
     }
 
-    /// Copies the request out of libfcgi's memory (freed when the request is finished).
-    private func read(_ request: UnsafeMutablePointer<FCGX_Request>) -> GatewayRequest {
+    /// Copies the request out of libfcgi's memory (freed when the request is finished), and tells whether the web
+    /// server has sent all of its input (the body's end was read, so nothing more is on its way).
+    private func read(_ request: UnsafeMutablePointer<FCGX_Request>) -> (GatewayRequest, inputRead: Bool) {
         let parameters = Self.parameters(request.pointee.envp)
         let wanted = max(0, application.bodyBytesToRead(parameters))
         var body = [UInt8](repeating: 0, count: wanted)
@@ -264,7 +270,10 @@ public final class FastCGIServer: @unchecked Sendable {
             filled += Int(n)
         }
         body.removeLast(wanted - filled)
-        return GatewayRequest(parameters: parameters, body: body)
+        // The end of the input is an empty record right after the body: reading it costs no wait. A body longer
+        // than was read shows up here as one more byte.
+        let inputRead = FCGX_GetChar(request.pointee.in) == -1
+        return (GatewayRequest(parameters: parameters, body: body), inputRead)
     }
 
     private func write(_ response: GatewayResponse, to request: UnsafeMutablePointer<FCGX_Request>) {
@@ -288,12 +297,14 @@ public final class FastCGIServer: @unchecked Sendable {
 /// connection is never left hanging.
 public final class GatewayReply: @unchecked Sendable {
     private let request: UnsafeMutablePointer<FCGX_Request>
+    private let inputRead: Bool
     private let server: FastCGIServer
     // Only the one thread that owns the reply touches this.
     private var sent = false
 
-    fileprivate init(request: UnsafeMutablePointer<FCGX_Request>, server: FastCGIServer) {
+    fileprivate init(request: UnsafeMutablePointer<FCGX_Request>, inputRead: Bool, server: FastCGIServer) {
         self.request = request
+        self.inputRead = inputRead
         self.server = server
     }
 
@@ -301,6 +312,7 @@ public final class GatewayReply: @unchecked Sendable {
         if !sent {
             server.complete(
                 request,
+                inputRead: inputRead,
                 with: GatewayResponse(status: 500, reason: "Internal Server Error", headers: [], body: [])
             )
         }
@@ -309,6 +321,6 @@ public final class GatewayReply: @unchecked Sendable {
     public func send(_ response: GatewayResponse) {
         guard !sent else { return }
         sent = true
-        server.complete(request, with: response)
+        server.complete(request, inputRead: inputRead, with: response)
     }
 }
