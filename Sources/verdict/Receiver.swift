@@ -20,14 +20,24 @@ struct Receiver: Sendable {
         case queued(CommitQueue)
     }
 
-    /// - Parameter queued: append and answer on a writer thread (`CommitQueue`) instead of the request's thread.
-    init(configuration: Configuration, queued: Bool = false) throws(DecisionLogError) {
+    /// Appends on the request's thread (CGI).
+    init(configuration: Configuration) {
+        self.init(configuration: configuration, writer: .direct(DirectLog(log: Self.log(configuration))))
+    }
+
+    /// Appends and answers on a writer thread that this starts (FastCGI).
+    static func queued(_ configuration: Configuration) throws(DecisionLogError) -> Receiver {
+        Receiver(configuration: configuration, writer: .queued(try CommitQueue(log: log(configuration))))
+    }
+
+    private init(configuration: Configuration, writer: Writer) {
         handler = WebhookHandler(configuration: configuration)
-        let log = LogDirectory(
-            settings: LogSettings(directory: configuration.logDirectory, fsync: configuration.fsync)
-        )
-        writer = queued ? .queued(try CommitQueue(log: log)) : .direct(DirectLog(log: log))
+        self.writer = writer
         retentionDays = configuration.dedupRetentionDays
+    }
+
+    private static func log(_ configuration: Configuration) -> LogDirectory {
+        LogDirectory(settings: LogSettings(directory: configuration.logDirectory, fsync: configuration.fsync))
     }
 
     var application: GatewayApplication {

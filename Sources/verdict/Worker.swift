@@ -31,7 +31,7 @@ enum Worker {
         // A writer thread appends and answers, so the accepting threads never sleep on the log (see CommitQueue).
         let receiver: Receiver
         do {
-            receiver = try Receiver(configuration: configuration, queued: true)
+            receiver = try Receiver.queued(configuration)
         } catch {
             Environment.report(error.description)
             exit(1)
@@ -52,9 +52,9 @@ enum Worker {
     /// One CGI request. A configuration problem is answered with 500 and explained on standard error, which the
     /// web server puts in its error log; the sender learns nothing about the setup.
     static func runCGI() -> Never {
-        let receiver: Receiver
+        let configuration: Configuration
         do {
-            receiver = try Receiver(configuration: try ConfigurationLoader.load(explicit: nil))
+            configuration = try ConfigurationLoader.load(explicit: nil)
         } catch {
             Environment.report("configuration error: \(error)")
             let body = Array(
@@ -70,7 +70,7 @@ enum Worker {
             CGIGateway.write(response)
             exit(0)
         }
-        CGIGateway.serveOne(receiver.application)
+        CGIGateway.serveOne(Receiver(configuration: configuration).application)
         exit(0)
     }
 

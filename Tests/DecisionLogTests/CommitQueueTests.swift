@@ -54,7 +54,7 @@ struct CommitQueueTests {
         #expect(found.value == 50)
     }
 
-    @Test("a task given the log runs on the writer between batches and returns its value or its error")
+    @Test("a task given the log runs on the writer thread and returns its value or its error to the caller")
     func withLogReturnsValueOrError() throws {
         let directory = TestDirectory()
         defer { directory.remove() }
@@ -62,6 +62,9 @@ struct CommitQueueTests {
         try queue.withLog { (log: LogDirectory) throws(DecisionLogError) in try log.checkWritable(day: "2026-11-23") }
         let directoryName = try queue.withLog { (log: LogDirectory) throws(DecisionLogError) in log.settings.directory }
         #expect(directoryName == directory.logPath)
+        let caller = pthread_self()
+        let runner = try queue.withLog { (_: LogDirectory) throws(DecisionLogError) in pthread_self() }
+        #expect(pthread_equal(runner, caller) == 0, "the task ran on the calling thread")
         // A log directory that cannot exist: the check's error comes back to the caller.
         let broken = try CommitQueue(log: LogDirectory(settings: LogSettings(directory: "/dev/null/log", fsync: true)))
         do {

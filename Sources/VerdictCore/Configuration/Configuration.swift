@@ -49,11 +49,7 @@ public struct Configuration: Sendable {
             default: Self.defaultRetentionDays,
             range: 8...3650
         )
-        threads = try top.integer(
-            "threads",
-            default: Self.defaultThreads,
-            range: 1...256
-        )
+        threads = try top.integer("threads", default: Self.defaultThreads, range: 1...256)
 
         guard !document.endpoints.isEmpty else {
             throw ConfigurationError(file: file, problem: "no [[endpoint]] is configured")
