@@ -11,8 +11,8 @@ import SystemPackage
 /// The thread takes the directory lock, then every entry queued by then, appends them with one `write` and one
 /// `fdatasync`, and calls each completion with that entry's result (never before its line is synced). Entries
 /// queued meanwhile form the next batch. Compared with request threads that append themselves and wait for their
-/// batch (the previous design), this saves a sleep and a wake-up per request, and with fsync off it lets one
-/// thread batch the appends whenever requests arrive faster than one at a time.
+/// batch (the previous design), this saves a sleep and a wake-up per request. With fsync off there is no sync to
+/// share, and the hand-off costs more than it saves: FastCGI workers then use `DirectLog`.
 public final class CommitQueue: @unchecked Sendable {
     // All mutable state below is guarded by `mutex`.
     private let log: LogDirectory

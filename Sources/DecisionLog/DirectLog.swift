@@ -5,8 +5,9 @@ import SystemPackage
 #endif
 
 /// Appends on the caller's thread and returns once the entry is on disk: for a process that serves one request and
-/// exits (CGI), where handing the entry to a writer thread would only add work. Callers are serialised, so it is
-/// safe to share, but concurrent callers wait for each other; a FastCGI worker uses `CommitQueue`.
+/// exits (CGI), and for FastCGI workers with fsync off, where an append is a short `write` and handing it to a
+/// writer thread would only add a wake-up. Callers are serialised, so it is safe to share, but concurrent callers
+/// wait for each other, which is why a FastCGI worker with fsync on uses `CommitQueue`.
 public final class DirectLog: @unchecked Sendable {
     // `log` is used only while `mutex` is held.
     private let log: LogDirectory

@@ -82,10 +82,13 @@ public struct WebhookHandler: Sendable {
             provider: endpoint.provider.name,
             interpretation: interpretation
         )
+        // An unchanged payload still shares the parsed tree's storage, so this comparison is immediate; a redacted
+        // one is written from its tree.
+        let unchanged = interpretation.payload == payload
         return .record(
             Accepted(
                 record: record,
-                line: record.jsonLine(),
+                line: record.jsonLine(payloadText: unchanged ? body : nil),
                 redeliveryKey: endpoint.name + "\u{0}" + interpretation.eventID
             )
         )

@@ -14,18 +14,18 @@ struct Receiver: Sendable {
 
     /// How a request reaches the log.
     enum Writer: Sendable {
-        /// The request's thread appends and waits (CGI: one request per process).
+        /// The request's thread appends and waits (CGI, and FastCGI with fsync off).
         case direct(DirectLog)
         /// A writer thread appends batches; each answer goes out from it once the line is on disk (FastCGI).
         case queued(CommitQueue)
     }
 
-    /// Appends on the request's thread (CGI).
+    /// Appends on the request's thread (CGI, and FastCGI with fsync off).
     init(configuration: Configuration) {
         self.init(configuration: configuration, writer: .direct(DirectLog(log: Self.log(configuration))))
     }
 
-    /// Appends and answers on a writer thread that this starts (FastCGI).
+    /// Appends and answers on a writer thread that this starts (FastCGI with fsync on).
     static func queued(_ configuration: Configuration) throws(DecisionLogError) -> Receiver {
         Receiver(configuration: configuration, writer: .queued(try CommitQueue(log: log(configuration))))
     }

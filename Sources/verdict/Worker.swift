@@ -28,13 +28,19 @@ enum Worker {
     }
 
     static func serveFastCGI(listenSocket: Int32, configuration: Configuration) -> Never {
-        // A writer thread appends and answers, so the accepting threads never sleep on the log (see CommitQueue).
+        // With fsync, a writer thread appends and answers, so concurrent requests share a sync and the accepting
+        // threads never sleep on it (see CommitQueue). Without, an append is a short `write` under the lock, and
+        // handing it to another thread would cost more (a wake-up per batch) than it saves.
         let receiver: Receiver
-        do {
-            receiver = try Receiver.queued(configuration)
-        } catch {
-            Environment.report(error.description)
-            exit(1)
+        if configuration.fsync {
+            do {
+                receiver = try Receiver.queued(configuration)
+            } catch {
+                Environment.report(error.description)
+                exit(1)
+            }
+        } else {
+            receiver = Receiver(configuration: configuration)
         }
         do {
             try FastCGIServer.serve(

@@ -46,17 +46,18 @@ def pytest_runtest_makereport(item, call):
 
 @pytest.fixture
 def make_stack(request, tmp_path, tls):
-    """make_stack(mode, workers=2, max_body_bytes=None, umask=None) -> a started Stack. Afterwards: stopped, its
+    """make_stack(mode, workers=2, max_body_bytes=None, umask=None, fsync=True) -> a started Stack. Afterwards: stopped, its
     whole decision log validated once more, and nginx's error log checked for errors."""
     stacks: list[Stack] = []
     binary_path = binary()
     if not (binary_path.is_file() and os.access(binary_path, os.X_OK)):
         pytest.fail(f"no verdict binary at {binary_path}: run `swift build` or set VERDICT_BIN", pytrace=False)
 
-    def make(mode: str, workers: int = 2, max_body_bytes: int | None = None, umask: int | None = None) -> Stack:
+    def make(mode: str, workers: int = 2, max_body_bytes: int | None = None, umask: int | None = None,
+             fsync: bool = True) -> Stack:
         root = tmp_path / f"stack{len(stacks)}"
         root.mkdir()
-        stack = Stack(root, mode, workers, tls, max_body_bytes, umask)
+        stack = Stack(root, mode, workers, tls, max_body_bytes, umask, fsync)
         stacks.append(stack)
         return stack.start()
 

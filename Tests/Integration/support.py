@@ -440,8 +440,9 @@ def free_port() -> int:
     raise AssertionError("no free port in 18000-19999")
 
 
-def write_config(directory: Path, max_body_bytes: int | None = None) -> Path:
-    """Config with relative paths (log_dir, secret_files), both files mode 600."""
+def write_config(directory: Path, max_body_bytes: int | None = None, fsync: bool = True) -> Path:
+    """Config with relative paths (log_dir, secret_files), both files mode 600. With fsync = false, the threads
+    setting is left to its default, as most such setups would."""
     secrets = directory / "secrets"
     secrets.mkdir(mode=0o700)
     secret_file = secrets / "veriff.secret"
@@ -449,9 +450,8 @@ def write_config(directory: Path, max_body_bytes: int | None = None) -> Path:
     secret_file.chmod(0o600)
     lines = [
         'log_dir = "log"',
-        "threads = 4",
-        "fsync = true",
     ]
+    lines += ["threads = 4", "fsync = true"] if fsync else ["fsync = false"]
     if max_body_bytes is not None:
         lines.append(f"max_body_bytes = {max_body_bytes}")
     lines += [
@@ -479,13 +479,13 @@ class Stack:
     """nginx (TLS, 127.0.0.1:<port>) -> unix socket -> Verdict workers started in `mode`."""
 
     def __init__(self, root: Path, mode: str, workers: int, tls: dict[str, Path], max_body_bytes: int | None,
-                 umask: int | None):
+                 umask: int | None, fsync: bool = True):
         assert mode in MODES
         self.root = root
         self.mode = mode
         self.workers = workers
         self.umask = umask
-        self.config = write_config(root, max_body_bytes)
+        self.config = write_config(root, max_body_bytes, fsync)
         self.log_dir = root / "log"
         self.log = DecisionLog(self.log_dir)
         self.socket = root / "verdict.sock"

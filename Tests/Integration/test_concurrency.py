@@ -1,10 +1,13 @@
-"""Several worker processes, many parallel HTTPS connections: one whole, valid line per event, never more."""
+"""Several worker processes, many parallel HTTPS connections: one whole, valid line per event, never more. With
+fsync on, a writer thread per process appends batches; with it off, each request's thread appends its own line."""
 
 from __future__ import annotations
 
 import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+
+import pytest
 
 from support import Signer, compact, https_request, stripe_event, veriff_decision
 
@@ -13,8 +16,9 @@ CONNECTIONS = 16
 WORKERS = 3
 
 
-def test_parallel_distinct_events_from_many_connections_give_one_whole_valid_line_each(make_stack, mode):
-    stack = make_stack(mode, workers=WORKERS)
+@pytest.mark.parametrize("fsync", [True, False], ids=["fsync", "no-fsync"])
+def test_parallel_distinct_events_from_many_connections_give_one_whole_valid_line_each(make_stack, mode, fsync):
+    stack = make_stack(mode, workers=WORKERS, fsync=fsync)
     events = []  # (endpoint, payload, body, headers)
     for n in range(EVENTS):
         if n % 2:
@@ -68,8 +72,9 @@ def test_parallel_distinct_events_from_many_connections_give_one_whole_valid_lin
             assert record["event_id"] == payload["id"] and record["payload"]["type"] == payload["type"]
 
 
-def test_concurrent_redeliveries_of_one_event_write_one_line(make_stack, mode):
-    stack = make_stack(mode, workers=WORKERS)
+@pytest.mark.parametrize("fsync", [True, False], ids=["fsync", "no-fsync"])
+def test_concurrent_redeliveries_of_one_event_write_one_line(make_stack, mode, fsync):
+    stack = make_stack(mode, workers=WORKERS, fsync=fsync)
     body = compact(veriff_decision())
     headers = Signer.veriff(body)
     copies = CONNECTIONS * 2

@@ -96,12 +96,12 @@ struct ConfigurationTests {
         #expect(configuration.hasInlineSecrets)
     }
 
-    @Test("The threads default does not depend on fsync, and an explicit value wins")
-    func threadsDefaultIgnoresFsync() throws {
+    @Test("The threads default is 4 with fsync and 2 without, and an explicit value wins")
+    func threadsDefaultFollowsFsync() throws {
         let off = try Self.load("log_dir = \"/l\"\nfsync = false\n" + Self.minimalEndpoint)
-        #expect(off.threads == Configuration.defaultThreads)
+        #expect(off.threads == 2)
         let on = try Self.load("log_dir = \"/l\"\nfsync = true\n" + Self.minimalEndpoint)
-        #expect(on.threads == Configuration.defaultThreads)
+        #expect(on.threads == 4)
         let explicit = try Self.load("log_dir = \"/l\"\nfsync = false\nthreads = 8\n" + Self.minimalEndpoint)
         #expect(explicit.threads == 8)
     }

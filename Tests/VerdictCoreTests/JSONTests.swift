@@ -326,6 +326,36 @@ struct JSONWriterTests {
     }
 
     @Test(
+        "Compacting a parsed text gives the same value, and the tree's own bytes for the fixtures",
+        arguments: [
+            "veriff-v1-hmac.json", "veriff-v3-hmac.json", "veriff-v4-event-submitted.json", "veriff-v5-declined.json",
+            "stripe-s2-verified.json", "veriff-approved-compact.json", "veriff-approved-pretty.json",
+        ]
+    )
+    func compactingFixtures(_ name: String) throws {
+        let bytes = try Fixture.bytes(name)
+        var writer = JSONWriter()
+        writer.write(compacting: bytes)
+        #expect(writer.bytes == Array(compact(try JSONParser.parse(bytes)).utf8))
+    }
+
+    @Test("Compacting drops whitespace between tokens only, and keeps the sender's escapes")
+    func compactingKeepsStrings() throws {
+        let text = " {\n\t\"a b\" : \"x \\\" , y \\\\\" ,\r\n \"c\" : [ 1 , -0.50e+1 , { } , \"\\u00e9\\/\" ] } "
+        var writer = JSONWriter()
+        writer.write(compacting: Array(text.utf8))
+        #expect(writer.bytes.text == #"{"a b":"x \" , y \\","c":[1,-0.50e+1,{},"\u00e9\/"]}"#)
+        #expect(try JSONParser.parse(writer.bytes) == (try parseJSON(text)))
+    }
+
+    @Test("Compacting escapes raw U+2028, U+2029 and DEL, and leaves their neighbours raw")
+    func compactingEscapesLineSeparators() throws {
+        var writer = JSONWriter()
+        writer.write(compacting: Array("[\"a\u{2028}b\u{2029}c\u{7F}\u{2027}\u{202A}\u{20AC}\", \"\\u2028\"]".utf8))
+        #expect(writer.bytes.text == #"["a\u2028b\u2029c\u007f"# + "\u{2027}\u{202A}\u{20AC}" + #"","\u2028"]"#)
+    }
+
+    @Test(
         "Numbers are kept verbatim",
         arguments: ["0.613", "1e400", "-0", "1E+2", "-1.50", "123456789012345678901234567890", "0e-7"]
     )

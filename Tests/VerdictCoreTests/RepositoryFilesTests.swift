@@ -25,7 +25,7 @@ struct RepositoryFilesTests {
         #expect(configuration.endpoints.map(\.provider.name) == ["veriff", "stripe"])
         #expect(configuration.maxBodyBytes == Configuration.defaultMaxBodyBytes)
         #expect(configuration.dedupRetentionDays == Configuration.defaultRetentionDays)
-        #expect(configuration.threads == Configuration.defaultThreads)
+        #expect(configuration.threads == Configuration.defaultThreads(fsync: true))
         #expect(configuration.fsync)
         #expect(configuration.hasInlineSecrets)
     }

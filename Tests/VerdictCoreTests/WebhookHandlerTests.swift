@@ -399,6 +399,48 @@ struct WebhookHandlerTests {
         #expect(line["payload"] == (try JSONParser.parse(body)))
     }
 
+    @Test("An unchanged payload is logged as its sender wrote it, compacted, escapes and all")
+    func payloadCopiedCompacted() throws {
+        let body = Array(
+            """
+            {
+              "verification": { "id": "s-1", "status": "approved", "code": 9001,
+                "person": { "firstName": "Zo\\u00eb", "note": "tab\\there \\"quoted\\"" } }
+            }
+            """.utf8
+        )
+        let accepted = try #require(handle(signedVeriff(body)).accepted)
+        #expect(
+            accepted.line.text.contains(#","payload":{"verification":{"id":"s-1","status":"approved","code":9001,"#)
+        )
+        #expect(accepted.line.text.contains(#""person":{"firstName":"Zo\u00eb","note":"tab\there \"quoted\""}}}}"#))
+        #expect(accepted.line.filter { $0 == 0x0A }.count == 1)
+        #expect(try JSONParser.parse(accepted.line)["payload"] == (try JSONParser.parse(body)))
+    }
+
+    @Test("A payload with credentials is logged redacted, never copied from the body")
+    func redactedPayloadIsRewritten() throws {
+        let secret = "vs_secret_abc123"
+        let body = Array(
+            """
+            {"id":"evt_1","object":"event","type":"identity.verification_session.requires_input","created":1763900000,
+             "data":{"object":{"id":"vs_1","object":"identity.verification_session","status":"requires_input",
+             "client_secret":"\(secret)","url":"https://verify.stripe.com/start/\(secret)","last_error":null}}}
+            """.utf8
+        )
+        let request = Requests.make(
+            path: "/webhooks/stripe",
+            body: body,
+            headers: ["Stripe-Signature": Sign.stripe(body, timestamp: HandlerFixture.now.secondsSinceEpoch)]
+        )
+        let accepted = try #require(handle(request).accepted)
+        #expect(!accepted.line.text.contains(secret))
+        let session = try JSONParser.parse(accepted.line)["payload"]?["data"]?["object"]
+        #expect(session?["client_secret"] == .string("[redacted]"))
+        #expect(session?["url"] == .string("[redacted]"))
+        #expect(session?["status"] == .string("requires_input"))
+    }
+
     @Test("The accepted and duplicate answers have exactly the contract's shape")
     func responseShapes() throws {
         let body = try Fixture.bytes("veriff-v5-declined.json")

@@ -3,9 +3,10 @@
 public struct Configuration: Sendable {
     public static let defaultMaxBodyBytes = 1_048_576
     public static let defaultRetentionDays = 10
-    /// Threads accepting and checking requests per FastCGI process. A request waiting for the log holds none of
-    /// them (the writer thread answers it), so a few per core are enough.
-    public static let defaultThreads = 4
+    /// Threads serving requests per FastCGI process. With fsync, a request waiting for its sync holds none of them
+    /// (the writer thread answers it), so a few per core are enough; without, each thread appends its own line (a
+    /// short `write`), and more threads would only wait for each other.
+    public static func defaultThreads(fsync: Bool) -> Int { fsync ? 4 : 2 }
     /// The path segment answered by the health check; no endpoint may use it.
     public static let healthName = "healthz"
 
@@ -49,7 +50,7 @@ public struct Configuration: Sendable {
             default: Self.defaultRetentionDays,
             range: 8...3650
         )
-        threads = try top.integer("threads", default: Self.defaultThreads, range: 1...256)
+        threads = try top.integer("threads", default: Self.defaultThreads(fsync: fsync), range: 1...256)
 
         guard !document.endpoints.isEmpty else {
             throw ConfigurationError(file: file, problem: "no [[endpoint]] is configured")

@@ -86,6 +86,56 @@ public struct JSONWriter: Sendable {
         bytes.append(UInt8(ascii: "\""))
     }
 
+    /// Appends `text`, a JSON text that `JSONParser` accepted, without its insignificant whitespace: the same value
+    /// as writing its parsed tree, for a fraction of the work (escapes the sender used are kept as they are). Raw
+    /// U+2028, U+2029 and DEL inside strings are escaped as `write(string:)` escapes them, so the output is one line.
+    public mutating func write(compacting text: [UInt8]) {
+        text.withUnsafeBufferPointer { input in
+            var inString = false
+            var runStart = 0
+            var index = 0
+            let count = input.count
+            while index < count {
+                let byte = input[index]
+                if inString {
+                    switch byte {
+                    case UInt8(ascii: "\\"):
+                        index += 2  // the escaped byte is never a quote that ends the string
+                        continue
+                    case UInt8(ascii: "\""):
+                        inString = false
+                    case 0x7F:
+                        bytes.append(contentsOf: UnsafeBufferPointer(rebasing: input[runStart..<index]))
+                        raw("\\u007f")
+                        runStart = index + 1
+                    case 0xE2
+                    where index + 2 < count && input[index + 1] == 0x80
+                        && (input[index + 2] == 0xA8 || input[index + 2] == 0xA9):
+                        bytes.append(contentsOf: UnsafeBufferPointer(rebasing: input[runStart..<index]))
+                        raw(input[index + 2] == 0xA8 ? "\\u2028" : "\\u2029")
+                        index += 3
+                        runStart = index
+                        continue
+                    default:
+                        break
+                    }
+                } else {
+                    switch byte {
+                    case UInt8(ascii: "\""):
+                        inString = true
+                    case UInt8(ascii: " "), UInt8(ascii: "\n"), UInt8(ascii: "\r"), UInt8(ascii: "\t"):
+                        bytes.append(contentsOf: UnsafeBufferPointer(rebasing: input[runStart..<index]))
+                        runStart = index + 1
+                    default:
+                        break
+                    }
+                }
+                index += 1
+            }
+            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: input[runStart..<count]))
+        }
+    }
+
     /// Appends ASCII text as is.
     public mutating func raw(_ text: StaticString) {
         text.withUTF8Buffer { bytes.append(contentsOf: $0) }

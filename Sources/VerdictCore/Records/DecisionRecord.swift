@@ -18,7 +18,10 @@ public struct DecisionRecord: Equatable, Sendable {
     }
 
     /// The record as one UTF-8 JSON line ending in `\n`, with no newline inside.
-    public func jsonLine() -> [UInt8] {
+    ///
+    /// - Parameter payloadText: the JSON text `interpretation.payload` was parsed from, when the payload is exactly
+    ///   that (nothing redacted): it is then copied compacted rather than serialised again from the tree.
+    public func jsonLine(payloadText: [UInt8]? = nil) -> [UInt8] {
         let i = interpretation
         var w = JSONWriter(capacity: 2048)
         w.raw("{\"schema_version\":")
@@ -66,7 +69,7 @@ public struct DecisionRecord: Equatable, Sendable {
         w.raw(",\"livemode\":")
         w.write(i.livemode.map(JSONValue.bool) ?? .null)
         w.raw(",\"payload\":")
-        w.write(i.payload)
+        if let payloadText { w.write(compacting: payloadText) } else { w.write(i.payload) }
         w.raw("}\n")
         return w.bytes
     }

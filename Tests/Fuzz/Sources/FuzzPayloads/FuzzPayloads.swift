@@ -5,7 +5,7 @@ import VerdictCore
 ///
 /// Checks, besides never crashing:
 /// - `JSONParser`: a refusal answers 400 with a JSON body; an accepted value written compactly by `JSONWriter`
-///   re-parses to the same value and writes back to the same bytes;
+///   re-parses to the same value and writes back to the same bytes, and so does the accepted text compacted;
 /// - `VeriffProvider.interpret` and `StripeProvider.interpret`: a refusal answers 400 with a JSON body; an
 ///   accepted payload obeys the contract's classification rules, and its record line is valid UTF-8 with one
 ///   `\n` at the end, re-parses with `JSONParser`, passes `RecordValidator` and carries every field unchanged.
@@ -22,6 +22,7 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
         return 0
     }
     checkRoundTrip(payload)
+    checkCompacting(body, of: payload)
     for provider in providers {
         let interpretation: Interpretation
         do {
@@ -39,6 +40,8 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
             interpretation: interpretation
         )
         checkRecordLine(record.jsonLine(), of: record)
+        // What the handler writes when the provider left the payload as parsed.
+        if interpretation.payload == payload { checkRecordLine(record.jsonLine(payloadText: body), of: record) }
         checkResponse(.recorded(eventID: interpretation.eventID, outcome: interpretation.outcome, duplicate: false))
     }
     return 0
@@ -72,4 +75,20 @@ func checkRoundTrip(_ value: JSONValue) {
     var again = JSONWriter()
     again.write(reparsed)
     require(again.bytes == written, "JSONWriter output is not stable")
+}
+
+/// The accepted text compacted is one line that parses to the same value.
+func checkCompacting(_ body: [UInt8], of value: JSONValue) {
+    var writer = JSONWriter()
+    writer.write(compacting: body)
+    let written = writer.bytes
+    require(String(validating: written, as: UTF8.self) != nil, "compacting wrote invalid UTF-8")
+    require(!written.contains(0x0A) && !written.contains(0x0D), "compacting left a line break")
+    let reparsed: JSONValue
+    do {
+        reparsed = try JSONParser.parse(written)
+    } catch {
+        fatalError("fuzz invariant failed: compacted text does not re-parse: \(error.message)")
+    }
+    require(reparsed == value, "value changed across compacting")
 }
