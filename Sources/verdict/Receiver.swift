@@ -16,7 +16,7 @@ struct Receiver: Sendable {
     enum Writer: Sendable {
         /// The request's thread appends and waits (CGI, and FastCGI with fsync off).
         case direct(DirectLog)
-        /// A writer thread appends batches; each answer goes out from it once the line is on disk (FastCGI).
+        /// A writer thread appends batches; each answer goes out from it once the line is on disk (FastCGI, fsync on).
         case queued(CommitQueue)
     }
 

@@ -62,33 +62,27 @@ let receivedAt = Timestamp(millisecondsSinceEpoch: 1_763_900_000_123)
 func checkRoundTrip(_ value: JSONValue) {
     var writer = JSONWriter()
     writer.write(value)
-    let written = writer.bytes
-    require(String(validating: written, as: UTF8.self) != nil, "JSONWriter wrote invalid UTF-8")
-    require(!written.contains(0x0A) && !written.contains(0x0D), "JSONWriter wrote a line break")
-    let reparsed: JSONValue
-    do {
-        reparsed = try JSONParser.parse(written)
-    } catch {
-        fatalError("fuzz invariant failed: JSONWriter output does not re-parse: \(error.message)")
-    }
+    let reparsed = parseOneLine(writer.bytes, writtenBy: "JSONWriter")
     require(reparsed == value, "value changed across write and parse")
     var again = JSONWriter()
     again.write(reparsed)
-    require(again.bytes == written, "JSONWriter output is not stable")
+    require(again.bytes == writer.bytes, "JSONWriter output is not stable")
 }
 
 /// The accepted text compacted is one line that parses to the same value.
 func checkCompacting(_ body: [UInt8], of value: JSONValue) {
     var writer = JSONWriter()
     writer.write(compacting: body)
-    let written = writer.bytes
-    require(String(validating: written, as: UTF8.self) != nil, "compacting wrote invalid UTF-8")
-    require(!written.contains(0x0A) && !written.contains(0x0D), "compacting left a line break")
-    let reparsed: JSONValue
+    require(parseOneLine(writer.bytes, writtenBy: "compacting") == value, "value changed across compacting")
+}
+
+/// `written` is valid UTF-8 without a line break, and parses; returns the value.
+func parseOneLine(_ written: [UInt8], writtenBy writer: String) -> JSONValue {
+    require(String(validating: written, as: UTF8.self) != nil, "\(writer) wrote invalid UTF-8")
+    require(!written.contains(0x0A) && !written.contains(0x0D), "\(writer) wrote a line break")
     do {
-        reparsed = try JSONParser.parse(written)
+        return try JSONParser.parse(written)
     } catch {
-        fatalError("fuzz invariant failed: compacted text does not re-parse: \(error.message)")
+        fatalError("fuzz invariant failed: \(writer) output does not re-parse: \(error.message)")
     }
-    require(reparsed == value, "value changed across compacting")
 }
