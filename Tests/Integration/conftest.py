@@ -46,8 +46,8 @@ def pytest_runtest_makereport(item, call):
 
 @pytest.fixture
 def make_stack(request, tmp_path, tls):
-    """make_stack(mode, workers=2, max_body_bytes=None, umask=None, fsync=True) -> a started Stack. Afterwards: stopped, its
-    whole decision log validated once more, and nginx's error log checked for errors."""
+    """make_stack(mode, workers=2, max_body_bytes=None, umask=None, fsync=True) -> a started Stack. Afterwards:
+    stopped, its whole decision log validated once more, and nginx's error log checked for errors."""
     stacks: list[Stack] = []
     binary_path = binary()
     if not (binary_path.is_file() and os.access(binary_path, os.X_OK)):

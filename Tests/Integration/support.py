@@ -448,10 +448,7 @@ def write_config(directory: Path, max_body_bytes: int | None = None, fsync: bool
     secret_file = secrets / "veriff.secret"
     secret_file.write_text("# rotation: old and new\n" + "\n".join(VERIFF_SECRETS) + "\n")
     secret_file.chmod(0o600)
-    lines = [
-        'log_dir = "log"',
-    ]
-    lines += ["threads = 4", "fsync = true"] if fsync else ["fsync = false"]
+    lines = ['log_dir = "log"'] + (["threads = 4", "fsync = true"] if fsync else ["fsync = false"])
     if max_body_bytes is not None:
         lines.append(f"max_body_bytes = {max_body_bytes}")
     lines += [
