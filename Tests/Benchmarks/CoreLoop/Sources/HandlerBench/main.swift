@@ -4,19 +4,19 @@ import VerdictCore
 @preconcurrency import Glibc
 #endif
 
-// Usage: HandlerBench stripe|veriff CORPUS [ROUNDS]
+// Usage: HandlerBench stripe|veriff SECRET CORPUS [ROUNDS]
 // CORPUS: lines of HEADER_NAME <TAB> HEADER_VALUE <TAB> BODY (Tests/Benchmarks/signer.py). Prints the time per
 // request of `WebhookHandler.handle` for each round over the whole corpus, then the best round.
 
 let arguments = CommandLine.arguments
-guard arguments.count >= 3, ["stripe", "veriff"].contains(arguments[1]) else {
-    fputs("usage: HandlerBench stripe|veriff CORPUS [ROUNDS]\n", stderr)
+guard arguments.count >= 4, ["stripe", "veriff"].contains(arguments[1]) else {
+    fputs("usage: HandlerBench stripe|veriff SECRET CORPUS [ROUNDS]\n", stderr)
     exit(64)
 }
 let provider = arguments[1]
-let rounds = arguments.count > 3 ? Int(arguments[3]) ?? 7 : 7
-// The secrets Tests/Benchmarks/run signs with.
-let secret = provider == "stripe" ? "whsec_benchmarksecret" : "abcdef12-abcd-abcd-abcd-abcdef012345"
+let secret = arguments[2]
+let corpus = arguments[3]
+let rounds = arguments.count > 4 ? Int(arguments[4]) ?? 7 : 7
 let configurationText = """
     log_dir = "/nonexistent"
     [[endpoint]]
@@ -46,8 +46,8 @@ func parameters(header: String, value: String, length: Int) -> [String: String] 
 }
 
 var requests: [WebhookRequest] = []
-guard let file = fopen(arguments[2], "r") else {
-    fputs("HandlerBench: cannot open \(arguments[2])\n", stderr)
+guard let file = fopen(corpus, "r") else {
+    fputs("HandlerBench: cannot open \(corpus)\n", stderr)
     exit(66)
 }
 var line: UnsafeMutablePointer<CChar>? = nil
@@ -65,7 +65,7 @@ while getline(&line, &capacity, file) > 0, let line {
 }
 fclose(file)
 guard !requests.isEmpty else {
-    fputs("HandlerBench: no events in \(arguments[2])\n", stderr)
+    fputs("HandlerBench: no events in \(corpus)\n", stderr)
     exit(65)
 }
 
