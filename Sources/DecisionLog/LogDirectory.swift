@@ -237,6 +237,20 @@ public final class LogDirectory {
         }
         state.logDay = day
         state.logEnd = size + Int64(bytes.count)
+        dropCachedPages(file, end: state.logEnd)
+    }
+
+    /// How much of the end of a day's file stays in the page cache. Tailers read a line moments after it is
+    /// written and Verdict never reads older lines, so an append-only log would otherwise fill the cache with pages
+    /// nobody reads, and every new page costs more than a reused one (on a VM, often a fault in the host as well).
+    static let cachedTail: Int64 = 1 << 20
+
+    /// Once per `cachedTail` bytes appended, asks the kernel to drop the file's pages before the last `cachedTail`
+    /// bytes (dirty ones are written back first, and dropped next time).
+    private func dropCachedPages(_ file: OpenFile, end: Int64) {
+        guard end - file.cacheDroppedAt >= Self.cachedTail else { return }
+        file.cacheDroppedAt = end
+        try? system_dropCachedPages(file.descriptor, offset: 0, length: end - Self.cachedTail)
     }
 
     /// If the file does not end in `\n`, a writer crashed mid-line: cut the partial line (its request was never

@@ -5,6 +5,8 @@ final class OpenFile {
     let descriptor: FileDescriptor
     let path: String
     private let identity: (device: UInt64, inode: UInt64)
+    /// The file's size when its cached pages were last dropped (see `LogDirectory.cachedTail`).
+    var cacheDroppedAt: Int64 = 0
 
     enum Access {
         case readOnly, writeOnly, readWrite, append, create, exclusive

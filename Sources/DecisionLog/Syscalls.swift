@@ -41,6 +41,13 @@ func system_mkdir(_ path: String, _ mode: mode_t) throws(Errno) {
     if error != .fileExists { throw error }
 }
 
+/// Asks the kernel to write back and then drop the cached pages of `fd` from `offset` for `length` bytes (pages still
+/// dirty or under writeback stay). The corresponding C function is `posix_fadvise` with `POSIX_FADV_DONTNEED`.
+func system_dropCachedPages(_ fd: FileDescriptor, offset: Int64, length: Int64) throws(Errno) {
+    let result = posix_fadvise(fd.rawValue, off_t(offset), off_t(length), POSIX_FADV_DONTNEED)
+    if result != 0 { throw Errno(rawValue: result) }
+}
+
 /// Removes a file. The corresponding C function is `unlink`.
 func system_unlink(_ path: String) throws(Errno) {
     _ = try valueOrErrno { unlink(path) }

@@ -118,6 +118,26 @@ struct LogDirectoryTests {
         #expect(try directory.lines(day: day) == ["{\"event_id\":\"evt_2\",\"text\":\"x\"}"])
     }
 
+    @Test(
+        "once synced, a day's file leaves the page cache except for its last MiB",
+        .enabled(if: TestDirectory.pageCacheIsDroppable, "the temporary folder keeps files in memory (tmpfs)")
+    )
+    func olderLinesLeaveThePageCache() throws {
+        let directory = TestDirectory()
+        defer { directory.remove() }
+        let log = LogDirectory(settings: LogSettings(directory: directory.logPath, fsync: true))
+        // About 3.1 MB of 4 KB lines: the first two MiB are past the cached tail when the third is appended.
+        let text = String(repeating: "x", count: 4000)
+        for id in 0..<768 {
+            #expect(log.append([entry(id, text: text)], retainFrom: "2026-11-13") == [.appended])
+        }
+        let resident = try directory.residentPages(day: day)
+        #expect(resident.count > 512)
+        #expect(resident.prefix(256).allSatisfy { !$0 })
+        #expect(resident.last == true)
+        #expect(try directory.lines(day: day).count == 768)
+    }
+
     @Test("an unusable log directory fails every entry with a message naming the path")
     func unusableDirectoryFails() throws {
         let directory = TestDirectory()

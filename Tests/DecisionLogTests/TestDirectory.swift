@@ -25,6 +25,44 @@ struct TestDirectory {
         try Data(contentsOf: URL(fileURLWithPath: logPath + "/" + LogDirectory.fileName(day: day)))
     }
 
+    /// Whether the kernel drops a synced file's pages when asked, under the temporary folder (tmpfs keeps them).
+    static let pageCacheIsDroppable: Bool = {
+        let path = NSTemporaryDirectory() + "verdict-page-cache-probe-" + UUID().uuidString
+        let descriptor = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else { return false }
+        defer {
+            close(descriptor)
+            unlink(path)
+        }
+        let page = [UInt8](repeating: 0x0A, count: 8192)
+        guard write(descriptor, page, page.count) == page.count, fsync(descriptor) == 0,
+            posix_fadvise(descriptor, 0, 0, POSIX_FADV_DONTNEED) == 0
+        else { return false }
+        return (try? residentPages(path: path))?.first == false
+    }()
+
+    /// For each 4 KiB page of the day's file, whether it is in the page cache.
+    func residentPages(day: String) throws -> [Bool] {
+        try Self.residentPages(path: logPath + "/" + LogDirectory.fileName(day: day))
+    }
+
+    /// For each page of the file at `path`, whether it is in the page cache (`mincore`).
+    static func residentPages(path: String) throws -> [Bool] {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw POSIXError(.init(rawValue: errno) ?? .EIO) }
+        defer { close(descriptor) }
+        let size = Int(lseek(descriptor, 0, SEEK_END))
+        guard size > 0 else { return [] }
+        guard let map = mmap(nil, size, PROT_READ, MAP_SHARED, descriptor, 0), map != MAP_FAILED else {
+            throw POSIXError(.init(rawValue: errno) ?? .EIO)
+        }
+        defer { munmap(map, size) }
+        let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
+        var vector = [UInt8](repeating: 0, count: (size + pageSize - 1) / pageSize)
+        guard mincore(map, size, &vector) == 0 else { throw POSIXError(.init(rawValue: errno) ?? .EIO) }
+        return vector.map { $0 & 1 == 1 }
+    }
+
     func mode(_ relative: String) throws -> Int {
         let attributes = try FileManager.default.attributesOfItem(atPath: logPath + relative)
         return (attributes[.posixPermissions] as? Int ?? -1) & 0o777
