@@ -135,8 +135,11 @@ public struct JSONParser {
             skipWhitespace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw unexpected("a string key") }
             let key = try parseString()
+            let hash = JSONObject.hash(key)
             if members.count < 16 {
-                if members.contains(where: { JSONObject.sameKey($0.key, key) }) { throw .duplicateKey(key) }
+                if members.contains(where: { $0.keyHash == hash && JSONObject.sameKey($0.key, key) }) {
+                    throw .duplicateKey(key)
+                }
             } else {
                 if seen.isEmpty { seen = Set(members.map { JSONObject.KeyBytes($0.key) }) }
                 guard seen.insert(JSONObject.KeyBytes(key)).inserted else { throw .duplicateKey(key) }
@@ -146,7 +149,7 @@ public struct JSONParser {
             index += 1
             skipWhitespace()
             let value = try parseValue()
-            members.append(JSONObject.Member(key: key, value: value))
+            members.append(JSONObject.Member(key: key, value: value, keyHash: hash))
             skipWhitespace()
             guard index < bytes.count else { throw unexpected("',' or '}'") }
             if bytes[index] == UInt8(ascii: ",") {
@@ -222,7 +225,9 @@ public struct JSONParser {
         let start = index
         // Fast path: no escapes, so the bytes between the quotes are the string.
         var ascii = true
-        while index < bytes.count {
+        while true {
+            index = PlainBytes.end(of: bytes, from: index)
+            guard index < bytes.count else { break }
             let byte = bytes[index]
             if byte == UInt8(ascii: "\"") {
                 let slice = UnsafeBufferPointer(rebasing: bytes[start..<index])

@@ -50,12 +50,21 @@ public enum JSONValue: Equatable, Sendable {
 public struct JSONObject: Equatable, Sendable {
     /// One `"key": value` pair.
     public struct Member: Equatable, Sendable {
-        public var key: String
+        public let key: String
         public var value: JSONValue
+        /// `JSONObject.hash(key)`: lookups and the parser's duplicate check compare this before the key.
+        let keyHash: UInt64
 
         public init(key: String, value: JSONValue) {
             self.key = key
             self.value = value
+            keyHash = JSONObject.hash(key)
+        }
+
+        init(key: String, value: JSONValue, keyHash: UInt64) {
+            self.key = key
+            self.value = value
+            self.keyHash = keyHash
         }
     }
 
@@ -65,11 +74,12 @@ public struct JSONObject: Equatable, Sendable {
         self.members = members
     }
 
-    /// The value of `key`, or nil when absent. Objects from providers are small, so a scan beats hashing.
+    /// The value of `key`, or nil when absent. Objects from providers are small, so a scan (of key hashes first)
+    /// beats a hash table.
     public subscript(key: String) -> JSONValue? {
-        get { members.first { Self.sameKey($0.key, key) }?.value }
+        get { index(of: key).map { members[$0].value } }
         set {
-            if let index = members.firstIndex(where: { Self.sameKey($0.key, key) }) {
+            if let index = index(of: key) {
                 if let newValue { members[index].value = newValue } else { members.remove(at: index) }
             } else if let newValue {
                 members.append(Member(key: key, value: newValue))
@@ -79,7 +89,22 @@ public struct JSONObject: Equatable, Sendable {
 
     /// Whether `key` is present (even with a null value).
     public func contains(_ key: String) -> Bool {
-        members.contains { Self.sameKey($0.key, key) }
+        index(of: key) != nil
+    }
+
+    private func index(of key: String) -> Int? {
+        let hash = Self.hash(key)
+        return members.firstIndex { $0.keyHash == hash && Self.sameKey($0.key, key) }
+    }
+
+    /// FNV-1a over the key's UTF-8 bytes: equal keys (by bytes, as `sameKey` compares) hash equal.
+    static func hash(_ key: String) -> UInt64 {
+        var text = key
+        return text.withUTF8 { bytes in
+            var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+            for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
+            return hash
+        }
     }
 
     /// A key hashed and compared by its UTF-8 bytes, as `sameKey` compares (String's own `Hashable` follows `==`).

@@ -96,6 +96,10 @@ public struct JSONWriter: Sendable {
             var index = 0
             let count = input.count
             while index < count {
+                if inString {
+                    index = PlainBytes.end(of: input, from: index)
+                    guard index < count else { break }
+                }
                 let byte = input[index]
                 if inString {
                     switch byte {
