@@ -36,6 +36,7 @@ public enum Digest {
     /// A short stable key: the first 16 bytes of SHA-256 over the parts joined by NUL, in hex.
     public static func stableKey(_ parts: [String]) -> String {
         var bytes: [UInt8] = []
+        bytes.reserveCapacity(parts.reduce(parts.count) { $0 + $1.utf8.count })
         for (offset, part) in parts.enumerated() {
             if offset > 0 { bytes.append(0) }
             bytes.append(contentsOf: part.utf8)

@@ -14,26 +14,36 @@ public enum Hex {
 
     /// Decodes an even-length hex string of either case; nil for anything else.
     public static func decode<S: StringProtocol>(_ text: S) -> [UInt8]? {
-        let utf8 = Array(text.utf8)
+        let decoded = text.utf8.withContiguousStorageIfAvailable(decode(utf8:))
+        return decoded ?? Array(text.utf8).withUnsafeBufferPointer(decode(utf8:))
+    }
+
+    private static func decode(utf8: UnsafeBufferPointer<UInt8>) -> [UInt8]? {
         guard utf8.count % 2 == 0 else { return nil }
-        var out: [UInt8] = []
-        out.reserveCapacity(utf8.count / 2)
-        var index = 0
-        while index < utf8.count {
-            guard let high = value(of: utf8[index]), let low = value(of: utf8[index + 1]) else { return nil }
-            out.append(high << 4 | low)
-            index += 2
+        var valid = true
+        let out = [UInt8](unsafeUninitializedCapacity: utf8.count / 2) { buffer, initialized in
+            for index in 0..<utf8.count / 2 {
+                guard let high = value(of: utf8[2 * index]), let low = value(of: utf8[2 * index + 1]) else {
+                    valid = false
+                    break
+                }
+                buffer[index] = high << 4 | low
+                initialized = index + 1
+            }
         }
-        return out
+        return valid ? out : nil
     }
 
     /// Lowercase hex of `bytes`.
-    public static func encode<S: Sequence>(_ bytes: S) -> String where S.Element == UInt8 {
-        var out: [UInt8] = []
-        for byte in bytes {
-            out.append(digits[Int(byte >> 4)])
-            out.append(digits[Int(byte & 0xF)])
+    public static func encode<C: Collection>(_ bytes: C) -> String where C.Element == UInt8 {
+        String(unsafeUninitializedCapacity: 2 * bytes.count) { buffer in
+            var index = 0
+            for byte in bytes {
+                buffer[index] = digits[Int(byte >> 4)]
+                buffer[index + 1] = digits[Int(byte & 0xF)]
+                index += 2
+            }
+            return index
         }
-        return String(decoding: out, as: UTF8.self)
     }
 }
