@@ -62,6 +62,10 @@ let package = Package(
             name: "DecisionLogTests",
             dependencies: ["DecisionLog"]
         ),
+        .testTarget(
+            name: "FastCGITests",
+            dependencies: ["FastCGI"]
+        ),
     ]
 )
 

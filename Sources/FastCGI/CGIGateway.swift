@@ -33,9 +33,9 @@ public enum CGIGateway {
         }
     }
 
-    /// The process environment as a dictionary (CGI passes parameters there).
-    static func environmentParameters() -> [String: String] {
-        GatewayRequest.parameters(fromEnvironment: environ)
+    /// The process environment (CGI passes parameters there).
+    static func environmentParameters() -> GatewayParameters {
+        GatewayParameters(environment: environ)
     }
 
     /// Reads up to `count` bytes; fewer when the client went away (the caller compares with `CONTENT_LENGTH`).

@@ -287,9 +287,9 @@ public final class FastCGIServer: @unchecked Sendable {
         }
     }
 
-    static func parameters(_ envp: FCGX_ParamArray?) -> [String: String] {
-        guard let envp else { return [:] }
-        return GatewayRequest.parameters(fromEnvironment: envp)
+    static func parameters(_ envp: FCGX_ParamArray?) -> GatewayParameters {
+        guard let envp else { return GatewayParameters() }
+        return GatewayParameters(environment: envp)
     }
 }
 

@@ -4,36 +4,61 @@
 
 /// A request copied out of the web server's hands: CGI parameters and the body bytes read.
 public struct GatewayRequest: Sendable {
-    public var parameters: [String: String]
+    public var parameters: GatewayParameters
     public var body: [UInt8]
 
-    public init(parameters: [String: String], body: [UInt8]) {
+    public init(parameters: GatewayParameters, body: [UInt8]) {
         self.parameters = parameters
         self.body = body
     }
+}
 
-    /// The `NAME=value` entries of a NULL-terminated C array (the process environment, libfcgi's `envp`), split at
-    /// the first `=`; a later duplicate wins. Bytes that are not UTF-8 are replaced, as `String(cString:)` does.
-    static func parameters(fromEnvironment environment: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>)
-        -> [String: String]
-    {
+/// The `NAME=value` parameters the web server sent, kept as the bytes it sent. A request carries twenty or more
+/// and the application reads a handful, so a value becomes a `String` only when asked for: decoding all of them
+/// into a dictionary took about three times as long (3.0 against 1.0 µs for nginx's usual set and seven lookups).
+public struct GatewayParameters: Sendable {
+    private var bytes: [UInt8] = []
+    /// Each entry's offsets in `bytes`: its start, its first `=`, its end.
+    private var entries: [(start: Int32, equals: Int32, end: Int32)] = []
+
+    /// No parameters.
+    public init() {}
+
+    /// The entries of a NULL-terminated C array (the process environment, libfcgi's `envp`), split at the first
+    /// `=`; an entry without one is skipped.
+    init(environment: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) {
         var count = 0
         while environment[count] != nil { count += 1 }
-        var parameters = [String: String](minimumCapacity: count)
+        entries.reserveCapacity(count)
+        bytes.reserveCapacity(1024)
         for index in 0..<count {
             guard let entry = environment[index] else { continue }
             let length = strlen(entry)
             entry.withMemoryRebound(to: UInt8.self, capacity: length) { start in
                 let text = UnsafeBufferPointer(start: start, count: length)
                 guard let equals = text.firstIndex(of: UInt8(ascii: "=")) else { return }
-                let name = String(decoding: UnsafeBufferPointer(rebasing: text[..<equals]), as: UTF8.self)
-                parameters[name] = String(
-                    decoding: UnsafeBufferPointer(rebasing: text[(equals + 1)...]),
-                    as: UTF8.self
-                )
+                let offset = bytes.count
+                bytes.append(contentsOf: text)
+                entries.append((Int32(offset), Int32(offset + equals), Int32(offset + length)))
             }
         }
-        return parameters
+    }
+
+    /// The value of the parameter `name` (a later duplicate wins), or nil. Bytes that are not UTF-8 are replaced,
+    /// as `String(cString:)` does.
+    public subscript(name: String) -> String? {
+        var name = name
+        return name.withUTF8 { wanted in
+            bytes.withUnsafeBufferPointer { bytes in
+                for entry in entries.reversed()
+                where Int(entry.equals - entry.start) == wanted.count
+                    && wanted.elementsEqual(bytes[Int(entry.start)..<Int(entry.equals)])
+                {
+                    return String(decoding: bytes[Int(entry.equals) + 1..<Int(entry.end)], as: UTF8.self)
+                }
+                return nil
+            }
+        }
     }
 }
 
@@ -78,14 +103,14 @@ public struct GatewayResponse: Sendable {
 /// How the transport asks the application how many body bytes to read for a request (never more than the limit,
 /// so an oversized body is refused without being buffered), and what to answer.
 public struct GatewayApplication: Sendable {
-    public var bodyBytesToRead: @Sendable ([String: String]) -> Int
+    public var bodyBytesToRead: @Sendable (GatewayParameters) -> Int
     public var respond: @Sendable (GatewayRequest) -> GatewayResponse
     /// When set, a FastCGI server answers through this instead of `respond`: the application may send the reply
     /// later from another thread, so the thread that accepted the request goes on to the next one meanwhile.
     public var respondLater: (@Sendable (GatewayRequest, GatewayReply) -> Void)?
 
     public init(
-        bodyBytesToRead: @escaping @Sendable ([String: String]) -> Int,
+        bodyBytesToRead: @escaping @Sendable (GatewayParameters) -> Int,
         respond: @escaping @Sendable (GatewayRequest) -> GatewayResponse,
         respondLater: (@Sendable (GatewayRequest, GatewayReply) -> Void)? = nil
     ) {

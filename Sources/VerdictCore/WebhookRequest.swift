@@ -1,11 +1,18 @@
+/// CGI/FastCGI parameters by name (`REQUEST_METHOD`, `HTTP_STRIPE_SIGNATURE`, …): the transport's own storage,
+/// which decodes only the values asked for, or a dictionary.
+public protocol RequestParameters: Sendable {
+    subscript(name: String) -> String? { get }
+}
+
+extension Dictionary: RequestParameters where Key == String, Value == String {}
+
 /// One HTTP request as the web server handed it over: CGI parameters and the raw body bytes.
 public struct WebhookRequest: Sendable {
-    /// CGI/FastCGI parameters (`REQUEST_METHOD`, `HTTP_STRIPE_SIGNATURE`, …).
-    public var parameters: [String: String]
+    public var parameters: any RequestParameters
     /// The body bytes actually received; may be shorter than `CONTENT_LENGTH` when the client went away.
     public var body: [UInt8]
 
-    public init(parameters: [String: String], body: [UInt8]) {
+    public init(parameters: any RequestParameters, body: [UInt8]) {
         self.parameters = parameters
         self.body = body
     }

@@ -43,7 +43,9 @@ struct Receiver: Sendable {
     var application: GatewayApplication {
         var application = GatewayApplication(
             bodyBytesToRead: { [handler] parameters in
-                handler.bodyBytesToRead(declaredLength: WebhookRequest(parameters: parameters, body: []).declaredLength)
+                handler.bodyBytesToRead(
+                    declaredLength: WebhookRequest(parameters: Parameters(parameters), body: []).declaredLength
+                )
             },
             respond: { [self] request in respond(request) }
         )
@@ -83,7 +85,7 @@ struct Receiver: Sendable {
     /// the decision is on disk.
     func respond(_ gatewayRequest: GatewayRequest, send: @escaping @Sendable (GatewayResponse) -> Void) {
         let now = Environment.now()
-        let request = WebhookRequest(parameters: gatewayRequest.parameters, body: gatewayRequest.body)
+        let request = WebhookRequest(parameters: Parameters(gatewayRequest.parameters), body: gatewayRequest.body)
         let method = request.method
         switch handler.handle(request, now: now) {
         case .respond(let answer):
@@ -144,6 +146,17 @@ struct Receiver: Sendable {
             body: method == "HEAD" ? [] : response.body
         )
     }
+}
+
+/// The transport's parameters as the core looks them up.
+private struct Parameters: RequestParameters {
+    let base: GatewayParameters
+
+    init(_ base: GatewayParameters) {
+        self.base = base
+    }
+
+    subscript(name: String) -> String? { base[name] }
 }
 
 extension String {

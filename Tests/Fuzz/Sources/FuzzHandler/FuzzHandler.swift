@@ -85,14 +85,14 @@ func makeRequest(_ input: [UInt8]) -> WebhookRequest {
     ]
     for (name, value) in zip(names, fields) where !value.isEmpty { parameters[name] = value }
     if flags & 2 != 0 { parameters["CONTENT_LENGTH"] = String(body.count) }
-    var request = WebhookRequest(parameters: parameters, body: body)
-    if flags & 1 != 0, let endpoint = handler.endpoints.first(where: { $0.name == request.routingName }) {
+    let unsigned = WebhookRequest(parameters: parameters, body: body)
+    if flags & 1 != 0, let endpoint = handler.endpoints.first(where: { $0.name == unsigned.routingName }) {
         for header in endpoint.provider.signatureHeaders(for: body, now: now) {
             let name = "HTTP_" + String(header.name.uppercased().map { $0 == "-" ? "_" : $0 })
-            request.parameters[name] = header.value
+            parameters[name] = header.value
         }
     }
-    return request
+    return WebhookRequest(parameters: parameters, body: body)
 }
 
 func check(_ action: WebhookHandler.Action, for request: WebhookRequest) {
