@@ -237,7 +237,7 @@ public final class LogDirectory {
         }
         state.logDay = day
         state.logEnd = size + Int64(bytes.count)
-        dropCachedPages(file, end: state.logEnd)
+        if settings.fsync { dropCachedPages(file, end: state.logEnd) }
     }
 
     /// How much of the end of a day's file stays in the page cache. Tailers read a line moments after it is
@@ -246,7 +246,8 @@ public final class LogDirectory {
     static let cachedTail: Int64 = 1 << 20
 
     /// Once per `cachedTail` bytes appended, asks the kernel to drop the file's pages before the last `cachedTail`
-    /// bytes (dirty ones are written back first, and dropped next time).
+    /// bytes. Only for synced files: their pages are clean, so this costs no I/O, where with fsync off it would
+    /// start the write-back the kernel would otherwise do later, in larger pieces.
     private func dropCachedPages(_ file: OpenFile, end: Int64) {
         guard end - file.cacheDroppedAt >= Self.cachedTail else { return }
         file.cacheDroppedAt = end
