@@ -108,6 +108,8 @@ public struct JSONObject: Equatable, Sendable {
     }
 
     /// A key hashed and compared by its UTF-8 bytes, as `sameKey` compares (String's own `Hashable` follows `==`).
+    /// Hashed with the seeded `Hasher`, not `Member.keyHash`: FNV-1a collisions can be made to order, and this set
+    /// is what keeps a body of thousands of keys from taking quadratic time.
     struct KeyBytes: Hashable {
         let key: String
 

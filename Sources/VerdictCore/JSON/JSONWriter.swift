@@ -99,10 +99,7 @@ public struct JSONWriter: Sendable {
                 if inString {
                     index = PlainBytes.end(of: input, from: index)
                     guard index < count else { break }
-                }
-                let byte = input[index]
-                if inString {
-                    switch byte {
+                    switch input[index] {
                     case UInt8(ascii: "\\"):
                         index += 2  // the escaped byte is never a quote that ends the string
                         continue
@@ -124,7 +121,7 @@ public struct JSONWriter: Sendable {
                         break
                     }
                 } else {
-                    switch byte {
+                    switch input[index] {
                     case UInt8(ascii: "\""):
                         inString = true
                     case UInt8(ascii: " "), UInt8(ascii: "\n"), UInt8(ascii: "\r"), UInt8(ascii: "\t"):
