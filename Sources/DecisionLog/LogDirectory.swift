@@ -60,23 +60,24 @@ public final class LogDirectory {
     ///   removed.
     public func append(_ entries: [LogEntry], retainFrom: String) -> [AppendResult] {
         guard !entries.isEmpty else { return [] }
-        return append(retainFrom: retainFrom) { entries }
+        return append { (entries, retainFrom) }
     }
 
-    /// Takes the directory lock, then calls `take` once for the entries to append, and appends those that are not
-    /// redeliveries; returns one result per entry, in order. `take` is called even when locking fails (its entries
-    /// then all fail), so a caller can gather entries that arrived while it waited for the lock.
-    public func append(retainFrom: String, taking take: () -> [LogEntry]) -> [AppendResult] {
+    /// Takes the directory lock, then calls `take` once for the entries to append (and `retainFrom`, as above),
+    /// and appends those that are not redeliveries; returns one result per entry, in order. `take` is called even
+    /// when locking fails (its entries then all fail), so a caller can gather entries that arrived while it waited
+    /// for the lock.
+    public func append(taking take: () -> (entries: [LogEntry], retainFrom: String)) -> [AppendResult] {
         let lock: OpenFile
         do throws(DecisionLogError) {
             lock = try lockDirectory()
         } catch {
-            let entries = take()
+            let entries = take().entries
             if !entries.isEmpty { system_reportToStandardError(error.description) }
             return Array(repeating: .failed(error), count: entries.count)
         }
         defer { try? system_flock(lock.descriptor, LOCK_UN) }
-        let entries = take()
+        let (entries, retainFrom) = take()
         guard !entries.isEmpty else { return [] }
         return appendLocked(entries, retainFrom: retainFrom, lock: lock.descriptor)
     }

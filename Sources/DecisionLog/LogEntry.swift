@@ -20,6 +20,11 @@ public struct RedeliveryKey: Hashable, Comparable, Sendable {
     public var high: UInt64
     public var low: UInt64
 
+    init(high: UInt64, low: UInt64) {
+        self.high = high
+        self.low = low
+    }
+
     /// The first 16 bytes of `bytes` (a digest), big-endian.
     public init<C: Collection>(_ bytes: C) where C.Element == UInt8 {
         precondition(bytes.count >= 16, "a redelivery key needs 16 bytes")

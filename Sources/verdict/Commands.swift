@@ -1,4 +1,5 @@
 import ArgumentParser
+import DecisionLog
 import FastCGI
 import SystemPackage
 import VerdictCore
@@ -84,8 +85,17 @@ struct Serve: ParsableCommand {
         } catch {
             Self.exitWith(ValidationFailure(message: error.description, code: 1))
         }
+        // Mapped here, before the workers are forked, so that they all share it.
+        var area: CommitArea? = nil
+        if configuration.fsync {
+            do throws(DecisionLogError) {
+                area = try CommitArea(processes: processes)
+            } catch {
+                Self.exitWith(ValidationFailure(message: error.description, code: 1))
+            }
+        }
         Supervisor.run(processes: processes, socketPath: path) {
-            Worker.serveFastCGI(listenSocket: listenSocket, configuration: configuration)
+            Worker.serveFastCGI(listenSocket: listenSocket, configuration: configuration, area: area)
         }
     }
 }

@@ -25,9 +25,15 @@ struct Receiver: Sendable {
         self.init(configuration: configuration, writer: .direct(DirectLog(log: Self.log(configuration))))
     }
 
-    /// Appends and answers on a writer thread that this starts (FastCGI with fsync on).
-    static func queued(_ configuration: Configuration) throws(DecisionLogError) -> Receiver {
-        Receiver(configuration: configuration, writer: .queued(try CommitQueue(log: log(configuration))))
+    /// Appends and answers on a writer thread that this starts (FastCGI with fsync on), sharing batches with the
+    /// other processes queuing in `area`.
+    static func queued(_ configuration: Configuration, area: CommitArea) throws(DecisionLogError) -> Receiver {
+        Receiver(configuration: configuration, writer: .queued(try CommitQueue(log: log(configuration), area: area)))
+    }
+
+    /// Before the process exits: lets a batch being appended for other processes finish.
+    func stop() {
+        if case .queued(let queue) = writer { queue.stop() }
     }
 
     private init(configuration: Configuration, writer: Writer) {

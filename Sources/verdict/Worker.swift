@@ -24,17 +24,23 @@ enum Worker {
             )
             exit(64)
         }
-        serveFastCGI(listenSocket: 0, configuration: loadOrExit(explicit))
+        serveFastCGI(listenSocket: 0, configuration: loadOrExit(explicit), area: nil)
     }
 
-    static func serveFastCGI(listenSocket: Int32, configuration: Configuration) -> Never {
+    /// Serves FastCGI requests until SIGTERM or SIGINT.
+    ///
+    /// - Parameter area: with fsync on, the memory the processes of one `verdict serve` share their batches in
+    ///   (mapped before they were forked); nil for a process on its own.
+    static func serveFastCGI(listenSocket: Int32, configuration: Configuration, area: CommitArea?) -> Never {
         // With fsync, a writer thread appends and answers, so concurrent requests share a sync and the accepting
         // threads never sleep on it (see CommitQueue). Without, an append is a short `write` under the lock, and
         // handing it to another thread would cost more (a wake-up per batch) than it saves.
         let receiver: Receiver
         if configuration.fsync {
-            do {
-                receiver = try Receiver.queued(configuration)
+            do throws(DecisionLogError) {
+                let shared: CommitArea
+                if let area { shared = area } else { shared = try CommitArea(processes: 1) }
+                receiver = try Receiver.queued(configuration, area: shared)
             } catch {
                 Environment.report(error.description)
                 exit(1)
@@ -52,6 +58,7 @@ enum Worker {
             Environment.report(error.description)
             exit(1)
         }
+        receiver.stop()
         exit(0)
     }
 

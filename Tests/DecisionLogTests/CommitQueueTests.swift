@@ -4,16 +4,30 @@ import Testing
 
 @Suite("CommitQueue")
 struct CommitQueueTests {
-    @Test("many threads over two queues get exactly one completion per entry and one whole line per distinct event")
-    func concurrentAppendsStayWhole() throws {
+    /// How the two queues of a test meet: in one area (the processes of one `serve`; a small ring also sends
+    /// large entries, and entries queued while it is full, through each queue's own list), or each in its own
+    /// (processes that do not share, such as spawn-fcgi's), where only the directory lock orders them.
+    enum Sharing: String, CaseIterable, CustomTestStringConvertible {
+        case oneArea, oneSmallArea, separateAreas
+        var testDescription: String { rawValue }
+    }
+
+    @Test(
+        "many threads over two queues get exactly one completion per entry and one whole line per distinct event",
+        arguments: Sharing.allCases
+    )
+    func concurrentAppendsStayWhole(sharing: Sharing) throws {
         let directory = TestDirectory()
         defer { directory.remove() }
         let settings = LogSettings(directory: directory.logPath, fsync: true)
         // Two queues stand for two worker processes; flock on separate opens excludes them like processes.
-        let queues = [
-            try CommitQueue(log: LogDirectory(settings: settings)),
-            try CommitQueue(log: LogDirectory(settings: settings)),
-        ]
+        let shared = try CommitArea(processes: 2, ringCapacity: sharing == .oneSmallArea ? 16_384 : 512 << 10)
+        let queues = try (0..<2).map { _ in
+            try CommitQueue(
+                log: LogDirectory(settings: settings),
+                area: sharing == .separateAreas ? CommitArea(processes: 1) : shared
+            )
+        }
         let threads = 16
         let perThread = 60
         let results = AppendTally()

@@ -144,6 +144,62 @@ def test_sigterm_answers_every_request_still_waiting_for_the_log_before_exiting(
     assert sorted(ids[1:]) == sorted(event["id"] for _, event in waiting)
 
 
+def _writer_waiting_for(lock_path) -> int | None:
+    """The process blocked in flock on `lock_path` (from /proc/locks), if any."""
+    inode = os.stat(lock_path).st_ino
+    for line in open("/proc/locks"):
+        fields = line.split()
+        if "->" in fields and fields[-3].endswith(f":{inode}"):
+            return int(fields[fields.index("->") + 4])
+    return None
+
+
+def test_a_worker_killed_while_holding_the_writers_role_does_not_stall_the_others(make_stack):
+    """The workers of one `serve` share one writer at a time. With the log locked by another writer, one worker's
+    writer waits for it holding that role; SIGKILL it, and the surviving and replacement workers must take the role
+    over: their requests are written and answered 200 once the log is free, and the service goes on."""
+    stack = make_stack("serve", workers=2)
+    lock_path = stack.log_dir / ".verdict" / "lock"
+    lock = _hold_log_lock(stack)
+    try:
+        early = _send_stripe(stack, count=4)
+        wait_for(lambda: _writer_waiting_for(lock_path) is not None, 10, "a writer waiting for the log's lock")
+        victim = _writer_waiting_for(lock_path)
+        workers = children_of(stack.supervisor.pid)
+        assert victim in workers, (victim, workers)
+        os.kill(victim, signal.SIGKILL)
+        wait_for(
+            lambda: victim not in children_of(stack.supervisor.pid) and len(children_of(stack.supervisor.pid)) == 2,
+            10,
+            "a replacement worker",
+        )
+        late = _send_stripe(stack, count=4)  # only live workers can take these
+        time.sleep(0.5)
+    finally:
+        lock.close()
+    _expect_accepted(late)
+    statuses = [_answer_or_none(client) for client, _ in early]
+    assert set(statuses) <= {200, None}, statuses
+    answered = [event for (_, event), status in zip(early, statuses) if status == 200]
+    ids = [r["event_id"] for r in stack.log.records()]
+    for event in answered + [event for _, event in late]:
+        assert ids.count(event["id"]) == 1, event["id"]
+    body = compact(veriff_decision())
+    assert stack.request("POST", "/webhooks/veriff", body, Signer.veriff(body), fresh=True).status == 200
+
+
+def _answer_or_none(client):
+    """The status a worker answered, or None when its connection ended unanswered (its worker was killed)."""
+    client.sock.settimeout(20)
+    try:
+        status, _, _ = client.read_response()
+        return status
+    except ConnectionError:
+        return None
+    finally:
+        client.close()
+
+
 def test_worker_closes_the_connection_cleanly_after_answering_even_with_unread_input(make_stack):
     """Verdict closes a unix-socket connection as soon as it has answered, without libfcgi's wait for the web
     server to close first. Input the worker never read (here 40 KiB of records after the request, more than

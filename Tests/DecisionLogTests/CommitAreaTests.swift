@@ -1,0 +1,92 @@
+import Foundation
+import Testing
+
+@testable import DecisionLog
+
+@Suite("CommitArea")
+struct CommitAreaTests {
+    @Test("entries come out of the ring as they went in, across its end, and one too large for it is refused")
+    func ringKeepsEntriesWhole() throws {
+        let area = try CommitArea(processes: 1, ringCapacity: 4096)
+        area.lock()
+        defer { area.unlock() }
+        var expected: [UInt64: LogEntry] = [:]
+        for round in 0..<20 {
+            // 3 entries of about 600 bytes a round: the ring (4 KiB) wraps every other round.
+            for index in 0..<3 {
+                let item = entry(round * 3 + index, day: "2026-11-2\(index)", text: String(repeating: "q", count: 550))
+                let sequence = try #require(area.enqueue(item, retainFrom: "2026-11-01"))
+                expected[sequence] = item
+            }
+            let taken = area.takeAll()
+            #expect(taken.retainFrom == "2026-11-01")
+            #expect(taken.sequences.count == 3)
+            for (sequence, item) in zip(taken.sequences, taken.entries) {
+                let want = try #require(expected[sequence])
+                #expect(item.line == want.line && item.day == want.day && item.key == want.key)
+            }
+            #expect(area.head == area.tail)
+        }
+        let large = entry(1, text: String(repeating: "q", count: area.largestEntry))
+        #expect(area.enqueue(large, retainFrom: "2026-11-01") == nil)
+    }
+
+    @Test("a full ring refuses entries until they are taken")
+    func fullRingRefuses() throws {
+        let area = try CommitArea(processes: 1, ringCapacity: 4096)
+        area.lock()
+        defer { area.unlock() }
+        var accepted = 0
+        while area.enqueue(entry(accepted, text: String(repeating: "q", count: 400)), retainFrom: "") != nil {
+            accepted += 1
+        }
+        #expect(accepted >= 7 && accepted <= 9)
+        #expect(area.takeAll().entries.count == accepted)
+        #expect(area.enqueue(entry(0), retainFrom: "") != nil)
+    }
+
+    @Test("a writer whose process died mid-batch loses the role: its batch fails, and another queue writes")
+    func deadWriterIsReplaced() throws {
+        let directory = TestDirectory()
+        defer { directory.remove() }
+        let area = try CommitArea(processes: 2)
+        let queue = try CommitQueue(
+            log: LogDirectory(settings: LogSettings(directory: directory.logPath, fsync: true)),
+            area: area
+        )
+        // A process that has exited and been reaped: its pid names nobody.
+        let child = Process()
+        child.executableURL = URL(fileURLWithPath: "/bin/true")
+        try child.run()
+        child.waitUntilExit()
+        area.lock()
+        let orphan = try #require(area.enqueue(entry(1), retainFrom: "2026-11-13"))
+        _ = area.takeAll()
+        area.takenEnd = area.nextSequence
+        area.writerOwner = 999
+        area.writerProcess = child.processIdentifier
+        area.unlock()
+
+        let done = DispatchSemaphore(value: 0)
+        let outcome = Outcome()
+        queue.append(entry(2), retainFrom: "2026-11-13") { result in
+            outcome.value = result
+            done.signal()
+        }
+        #expect(done.wait(timeout: .now() + 10) == .success)
+        #expect(outcome.value == .appended)
+        area.lock()
+        let orphanResult = area.result(for: orphan, directory: directory.logPath)
+        area.unlock()
+        guard case .failed = orphanResult else {
+            Issue.record("the dead writer's entry was reported \(orphanResult)")
+            return
+        }
+        let lines = try directory.lines(day: "2026-11-23")
+        #expect(lines.count == 1 && lines[0].contains("\"evt_2\""))
+    }
+
+    final class Outcome: @unchecked Sendable {
+        var value: AppendResult?
+    }
+}
