@@ -153,6 +153,11 @@ public final class CommitArea: @unchecked Sendable {
     /// answered 503, and a retry is either appended or recognised) and another process may write.
     func releaseRoleOfDeadWriter() {
         guard writerOwner != 0, kill(writerProcess, 0) != 0, errno == ESRCH else { return }
+        let lost = max(publishedEnd, takenEnd) - publishedEnd
+        system_reportToStandardError(
+            "the log writer in process \(writerProcess) ended mid-batch; another process writes now"
+                + (lost > 0 ? "; its batch of \(lost) is answered 503 and the senders retry" : "")
+        )
         for sequence in publishedEnd..<max(publishedEnd, takenEnd) {
             setResult(.failed(DecisionLogError("append to", "the log", .ioError)), for: sequence)
         }
