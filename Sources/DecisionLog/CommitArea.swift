@@ -153,15 +153,16 @@ public final class CommitArea: @unchecked Sendable {
     /// answered 503, and a retry is either appended or recognised) and another process may write.
     func releaseRoleOfDeadWriter() {
         guard writerOwner != 0, kill(writerProcess, 0) != 0, errno == ESRCH else { return }
-        let lost = max(publishedEnd, takenEnd) - publishedEnd
+        // Nothing was taken when the writer died waiting for the directory lock: its batch is then empty.
+        let batch = publishedEnd..<max(publishedEnd, takenEnd)
         system_reportToStandardError(
             "the log writer in process \(writerProcess) ended mid-batch; another process writes now"
-                + (lost > 0 ? "; its batch of \(lost) is answered 503 and the senders retry" : "")
+                + (batch.isEmpty ? "" : "; its batch of \(batch.count) is answered 503 and the senders retry")
         )
-        for sequence in publishedEnd..<max(publishedEnd, takenEnd) {
+        for sequence in batch {
             setResult(.failed(DecisionLogError("append to", "the log", .ioError)), for: sequence)
         }
-        publishedEnd = max(publishedEnd, takenEnd)
+        publishedEnd = batch.upperBound
         writerOwner = 0
         writerProcess = 0
         notify(all: true)
