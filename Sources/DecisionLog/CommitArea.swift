@@ -28,6 +28,8 @@ public final class CommitArea: @unchecked Sendable {
 
     /// Maps an area for `processes` processes (one is fine: the area then stays private to it).
     public init(processes: Int, ringCapacity: Int = 512 << 10) throws(DecisionLogError) {
+        // Entries are 8-byte aligned, so whatever space is left before the ring's end holds a skip marker.
+        precondition(ringCapacity > 0 && ringCapacity % 8 == 0, "the ring's capacity must be a multiple of 8 bytes")
         self.ringCapacity = ringCapacity
         resultSlots = max(1024, processes * 1024)
         byteCount = Self.ringOffset + ringCapacity + resultSlots * ResultSlot.size
