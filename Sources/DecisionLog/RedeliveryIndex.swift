@@ -29,9 +29,16 @@ struct RedeliveryIndex {
         let file: OpenFile
         var consumed: Int64 = 0
         let keys = KeySet()
+        /// Where new records are read into. Kept, because a temporary buffer this large is a heap allocation each
+        /// time, and a worker reads new records almost every batch while another process appends too.
+        let readBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 8)
 
         init(file: OpenFile) {
             self.file = file
+        }
+
+        deinit {
+            readBuffer.deallocate()
         }
     }
 
@@ -111,22 +118,20 @@ struct RedeliveryIndex {
 
     /// Reads the records appended to `tracked` since it was last read, in chunks from where it stopped (no `stat`).
     private func readNew(_ tracked: TrackedDay) {
-        let chunk = 4096
-        withUnsafeTemporaryAllocation(byteCount: chunk, alignment: 8) { buffer in
-            while true {
-                guard let read = try? tracked.file.descriptor.read(fromAbsoluteOffset: tracked.consumed, into: buffer)
-                else { return }
-                var offset = 0
-                while offset + Self.recordSize <= read {
-                    tracked.keys.insert(RedeliveryKey(UnsafeRawBufferPointer(buffer), at: offset))
-                    offset += Self.recordSize
-                }
-                tracked.consumed += Int64(offset)
-                if read == chunk { continue }
-                // The end. A crash mid-record leaves a partial one; cut it so later records stay aligned.
-                if offset != read { try? tracked.file.descriptor.resize(to: tracked.consumed) }
-                return
+        let buffer = tracked.readBuffer
+        while true {
+            guard let read = try? tracked.file.descriptor.read(fromAbsoluteOffset: tracked.consumed, into: buffer)
+            else { return }
+            var offset = 0
+            while offset + Self.recordSize <= read {
+                tracked.keys.insert(RedeliveryKey(UnsafeRawBufferPointer(buffer), at: offset))
+                offset += Self.recordSize
             }
+            tracked.consumed += Int64(offset)
+            if read == buffer.count { continue }
+            // The end. A crash mid-record leaves a partial one; cut it so later records stay aligned.
+            if offset != read { try? tracked.file.descriptor.resize(to: tracked.consumed) }
+            return
         }
     }
 

@@ -37,6 +37,28 @@ struct LogDirectoryTests {
         #expect(try directory.lines(day: day).count == 2)
     }
 
+    @Test("another process's keys are learnt in full when there are more than one read of the index holds")
+    func manyKeysFromAnotherProcessAreAllLearnt() throws {
+        let directory = TestDirectory()
+        defer { directory.remove() }
+        let settings = LogSettings(directory: directory.logPath, fsync: false)
+        let first = LogDirectory(settings: settings)
+        let second = LogDirectory(settings: settings)
+        // The second instance opens the index now, so what follows is learnt by reading on from where it stopped.
+        #expect(second.append([entry(0)], retainFrom: "2026-11-13") == [.appended])
+        // 16-byte records: 700 of them are 11,200 bytes, more than two of the 4 KiB reads.
+        let keys = Array(1...700)
+        let appended = first.append(keys.map { entry($0) }, retainFrom: "2026-11-13")
+        #expect(appended.filter { $0 == .appended }.count == 700)
+        let redelivered = second.append(keys.map { entry($0) }, retainFrom: "2026-11-13")
+        #expect(redelivered.filter { $0 == .duplicate }.count == 700)
+        // And a process that starts now reads the whole index from its start.
+        let third = LogDirectory(settings: settings)
+        let restarted = third.append(([0] + keys).map { entry($0) }, retainFrom: "2026-11-13")
+        #expect(restarted.filter { $0 == .duplicate }.count == 701)
+        #expect(try directory.lines(day: day).count == 701)
+    }
+
     @Test("redelivery detection survives a restart")
     func redeliveryStateSurvivesRestart() throws {
         let directory = TestDirectory()
