@@ -37,7 +37,7 @@ struct LogDirectoryTests {
         #expect(try directory.lines(day: day).count == 2)
     }
 
-    @Test("another process's keys are learnt in full when there are more than one read of the index holds")
+    @Test("another process's keys are learnt in full when they take more than one read of the index")
     func manyKeysFromAnotherProcessAreAllLearnt() throws {
         let directory = TestDirectory()
         defer { directory.remove() }
