@@ -291,7 +291,11 @@ public final class CommitArea: @unchecked Sendable {
         // A slot reused by a later entry (its owner took too long to look) says nothing about this one: failing
         // is safe, since the sender retries and the retry is appended or recognised.
         guard slot.load(fromByteOffset: 0, as: UInt64.self) == sequence else {
-            return .failed(DecisionLogError("append to", directory, .ioError))
+            let error = DecisionLogError("append to", directory, .ioError)
+            system_reportToStandardError(
+                "\(error.description) (the result of a queued line was overwritten before this process read it)"
+            )
+            return .failed(error)
         }
         switch slot.load(fromByteOffset: 8, as: Int32.self) {
         case ResultSlot.appended: return .appended

@@ -152,17 +152,36 @@ public final class LogDirectory {
     private func createDirectories() throws(DecisionLogError) {
         var path = settings.directory.hasPrefix("/") ? "" : "."
         for component in settings.directory.split(separator: "/", omittingEmptySubsequences: true) {
+            let parent = path.isEmpty ? "/" : path
             path += "/" + component
+            let created: Bool
             do {
-                try system_mkdir(path, 0o750)
+                created = try system_mkdir(path, 0o750)
             } catch {
                 throw DecisionLogError("create directory", path, error)
             }
+            // A directory made here must survive a crash too, or the synced files below it could vanish with it.
+            if created && settings.fsync { try syncDirectory(parent) }
         }
         do {
             try system_mkdir(stateDirectory, 0o700)
         } catch {
             throw DecisionLogError("create directory", stateDirectory, error)
+        }
+    }
+
+    /// Flushes the directory at `path`, so that the entries created in it survive a crash.
+    private func syncDirectory(_ path: String) throws(DecisionLogError) {
+        do {
+            let directory = try FileDescriptor.open(
+                FilePath(path),
+                .readOnly,
+                options: [.directory, .closeOnExec]
+            )
+            defer { try? directory.close() }
+            try system_fsync(directory)
+        } catch {
+            throw DecisionLogError("sync directory", path, error)
         }
     }
 
@@ -182,11 +201,17 @@ public final class LogDirectory {
         var state = before
         index.catchUp(retainFrom: retainFrom, state: &state)
         var results = [AppendResult](repeating: .duplicate, count: entries.count)
-        var batchKeys = Set<RedeliveryKey>(minimumCapacity: entries.count)
+        var firstPositions = [RedeliveryKey: Int](minimumCapacity: entries.count)
+        var repeats: [(position: Int, first: Int)] = []
         // Almost every batch is one day; a batch across midnight is written day by day, in order of first entry.
         var days: [(day: String, positions: [Int])] = []
         for (position, entry) in entries.enumerated() {
-            if index.contains(entry.key) || !batchKeys.insert(entry.key).inserted { continue }
+            if index.contains(entry.key) { continue }
+            if let first = firstPositions[entry.key] {
+                repeats.append((position, first))
+                continue
+            }
+            firstPositions[entry.key] = position
             if let slot = days.firstIndex(where: { $0.day == entry.day }) {
                 days[slot].positions.append(position)
             } else {
@@ -208,6 +233,11 @@ public final class LogDirectory {
             }
             for position in positions { results[position] = outcome }
         }
+        // A second copy of an event in the same batch is a duplicate only once the first is on disk; if the first
+        // failed, so does the copy, or its sender would stop retrying a decision that was never written.
+        for (position, first) in repeats {
+            if case .failed = results[first] { results[position] = results[first] }
+        }
         if state != before {
             do {
                 try state.write(to: lock)
@@ -223,7 +253,8 @@ public final class LogDirectory {
 
     /// Appends `bytes` (whole lines) to the day's file and syncs; on failure the file is cut back to where it was.
     private func write(_ bytes: [UInt8], day: String, state: inout SharedState) throws(DecisionLogError) {
-        var (file, size) = try dayFile(day)
+        if !state.logDay.isEmpty && state.logDay != day { repairEnd(ofDay: state.logDay, completeAt: state.logEnd) }
+        var (file, size) = try dayFile(day, appendCompleted: state.logDay == day)
         let path = file.path
         // Unless the file is exactly as the last complete append (by any process) left it, check its end.
         if state.logDay != day || state.logEnd != size { size = try repairTornTail(file, size: size) }
@@ -253,6 +284,32 @@ public final class LogDirectory {
         guard end - file.cacheDroppedAt >= Self.cachedTail else { return }
         file.cacheDroppedAt = end
         try? system_dropCachedPages(file.descriptor, offset: 0, length: end - Self.cachedTail)
+    }
+
+    /// The last complete append went to another day's file (the day before, usually): a writer that crashed
+    /// mid-line in that file since left a partial line there, which no later append to it would repair. Problems
+    /// are reported and skipped: they concern an older file, not the lines being appended now.
+    private func repairEnd(ofDay day: String, completeAt end: Int64) {
+        let path = settings.directory + "/" + Self.fileName(day: day)
+        let file: OpenFile
+        let size: Int64
+        if let open = dayFiles[day], let openSize = open.sizeIfStillAt(path) {
+            (file, size) = (open, openSize)
+        } else {
+            guard let opened = try? OpenFile.open(path, [.readWrite], mode: 0o640, operation: "open") else { return }
+            guard let openedSize = try? opened.descriptor.stat().size else {
+                opened.close()
+                return
+            }
+            (file, size) = (opened, openedSize)
+        }
+        defer { if dayFiles[day] !== file { file.close() } }
+        guard size != end else { return }
+        do {
+            _ = try repairTornTail(file, size: size)
+        } catch {
+            system_reportToStandardError(error.description)
+        }
     }
 
     /// If the file does not end in `\n`, a writer crashed mid-line: cut the partial line (its request was never
@@ -306,7 +363,9 @@ public final class LogDirectory {
 
     /// The open file for `day` and its size, (re)opened when it was removed or renamed and created with mode 0640
     /// when missing. One `stat` of the path answers both "is it still this file" and "how long is it".
-    private func dayFile(_ day: String) throws(DecisionLogError) -> (OpenFile, Int64) {
+    ///
+    /// - Parameter appendCompleted: whether the shared state says an append to this day's file has completed.
+    private func dayFile(_ day: String, appendCompleted: Bool) throws(DecisionLogError) -> (OpenFile, Int64) {
         if dayPath.day != day { dayPath = (day, settings.directory + "/" + Self.fileName(day: day)) }
         let path = dayPath.path
         if let open = dayFiles[day] {
@@ -315,15 +374,15 @@ public final class LogDirectory {
             dayFiles[day] = nil
         }
         let (file, created) = try OpenFile.openOrCreateForAppend(path, mode: 0o640)
-        if created && settings.fsync {
-            // The new file's directory entry must survive a crash too, or its synced lines could vanish with it.
-            do {
-                let directory = try FileDescriptor.open(FilePath(settings.directory), .readOnly, options: [.directory])
-                defer { try? directory.close() }
-                try system_fsync(directory)
+        // The new file's directory entry must survive a crash too, or its synced lines could vanish with it. Its
+        // creator syncs it before appending; while no append to the file is known to have completed, the creator
+        // may have failed or died before that sync, so whoever opens the file next syncs the directory again.
+        if settings.fsync && (created || !appendCompleted) {
+            do throws(DecisionLogError) {
+                try syncDirectory(settings.directory)
             } catch {
                 file.close()
-                throw DecisionLogError("sync directory", settings.directory, error)
+                throw error
             }
         }
         let size: Int64

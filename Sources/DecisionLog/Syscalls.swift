@@ -35,10 +35,12 @@ func system_fsync(_ fd: FileDescriptor) throws(Errno) {
 }
 
 /// Creates one directory; an existing one is not an error. The corresponding C function is `mkdir`.
-func system_mkdir(_ path: String, _ mode: mode_t) throws(Errno) {
-    if mkdir(path, mode) == 0 { return }
+@discardableResult
+func system_mkdir(_ path: String, _ mode: mode_t) throws(Errno) -> Bool {
+    if mkdir(path, mode) == 0 { return true }
     let error = Errno(rawValue: errno)
     if error != .fileExists { throw error }
+    return false
 }
 
 /// Asks the kernel to write back and then drop the cached pages of `fd` from `offset` for `length` bytes (pages still

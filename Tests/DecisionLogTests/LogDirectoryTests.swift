@@ -37,6 +37,34 @@ struct LogDirectoryTests {
         #expect(try directory.lines(day: day).count == 2)
     }
 
+    @Test("a second copy of an event in a batch fails with the first when the first cannot be written")
+    func repeatInBatchSharesTheFirstCopysFailure() throws {
+        let directory = TestDirectory()
+        defer { directory.remove() }
+        try FileManager.default.createDirectory(atPath: directory.logPath, withIntermediateDirectories: true)
+        // Every write to the day's file fails with "no space left", as on a full disk.
+        try FileManager.default.createSymbolicLink(
+            atPath: directory.logPath + "/" + LogDirectory.fileName(day: day),
+            withDestinationPath: "/dev/full"
+        )
+        let log = LogDirectory(settings: LogSettings(directory: directory.logPath, fsync: false))
+        let results = log.append(
+            [entry(1), entry(1), entry(2, day: "2026-11-24"), entry(2, day: "2026-11-24")],
+            retainFrom: "2026-11-13"
+        )
+        #expect(results.count == 4)
+        for result in results.prefix(2) {
+            guard case .failed(let error) = result else {
+                Issue.record("expected a failure, got \(result)")
+                continue
+            }
+            #expect(error.description.hasSuffix("(errno \(ENOSPC))"))
+        }
+        // The other day's file is writable: its copy is a duplicate of a line that is on disk.
+        #expect(Array(results.suffix(2)) == [.appended, .duplicate])
+        #expect(try directory.lines(day: "2026-11-24") == ["{\"event_id\":\"evt_2\",\"text\":\"x\"}"])
+    }
+
     @Test("another process's keys are learnt in full when they take more than one read of the index")
     func manyKeysFromAnotherProcessAreAllLearnt() throws {
         let directory = TestDirectory()
@@ -89,6 +117,25 @@ struct LogDirectoryTests {
                 "{\"event_id\":\"evt_1\",\"text\":\"x\"}", "{\"event_id\":\"evt_2\",\"text\":\"x\"}",
             ]
         )
+    }
+
+    @Test("a partial last line left in the previous day's file is cut by the first append of the next day")
+    func tornTailOfThePreviousDayIsRepaired() throws {
+        let directory = TestDirectory()
+        defer { directory.remove() }
+        let settings = LogSettings(directory: directory.logPath, fsync: true)
+        #expect(LogDirectory(settings: settings).append([entry(1)], retainFrom: "2026-11-13") == [.appended])
+        let path = directory.logPath + "/" + LogDirectory.fileName(day: day)
+        let handle = try #require(FileHandle(forWritingAtPath: path))
+        handle.seekToEndOfFile()
+        handle.write(Data("{\"event_id\":\"evt_torn\",\"te".utf8))
+        handle.closeFile()
+        // Another process, after midnight: it never appends to the day before, yet finds its partial line.
+        let next = LogDirectory(settings: settings)
+        #expect(next.append([entry(2, day: "2026-11-24")], retainFrom: "2026-11-14") == [.appended])
+        #expect(try directory.lines(day: day) == ["{\"event_id\":\"evt_1\",\"text\":\"x\"}"])
+        #expect(try directory.contents(day: day).last == UInt8(ascii: "\n"))
+        #expect(try directory.lines(day: "2026-11-24") == ["{\"event_id\":\"evt_2\",\"text\":\"x\"}"])
     }
 
     @Test("a file holding only a partial line is emptied before the next append")
