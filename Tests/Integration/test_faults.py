@@ -19,6 +19,7 @@ import json
 import os
 import pwd
 import random
+import re
 import shutil
 import signal
 import stat
@@ -39,6 +40,7 @@ from faults_support import (
     OutputMark,
     assert_workers_unchanged,
     cgi,
+    cgi_env,
     day_file,
     fault_port,
     fill,
@@ -663,6 +665,49 @@ def test_log_directory_removed_while_running_is_recreated_and_the_next_posts_suc
     assert stack.request("GET", "/webhooks/healthz", fresh=True).status == 200
     assert_workers_unchanged(stack, workers)
     assert_verify_log_clean(stack.log_dir, lines=len(accepted))
+
+
+def synced_directories(trace: str) -> list[str]:
+    """The directories `fsync`ed in an `strace -e trace=openat,fsync` log (by the path each descriptor was opened
+    with; descriptor numbers are reused, so the latest open of each number counts)."""
+    opened: dict[str, str] = {}
+    synced = []
+    for line in trace.splitlines():
+        if match := re.search(r'openat\(AT_FDCWD, "([^"]*)", [^)]*O_DIRECTORY[^)]*\)\s+= (\d+)', line):
+            opened[match.group(2)] = match.group(1)
+        elif match := re.search(r"fsync\((\d+)\)\s+= 0", line):
+            if match.group(1) in opened:
+                synced.append(opened[match.group(1)])
+    return synced
+
+
+def test_a_day_file_whose_creator_died_before_syncing_the_directory_gets_it_synced_by_the_next_writer(tmp_path):
+    """A writer creates the day's file, syncs the directory, then appends. One that died (or whose sync failed) in
+    between leaves the file with no complete append, and the next writer must sync the directory, or a power cut
+    could take the file and every line acknowledged since. Once an append has completed, later CGI requests do
+    not sync the directory again."""
+    if shutil.which("strace") is None:
+        pytest.skip("strace is not installed")
+    config = write_config(tmp_path)
+    log_dir = tmp_path / "log"
+    log_dir.mkdir(mode=0o750)
+    day_file(log_dir).touch(mode=0o640)
+
+    def post_traced(name: str) -> list[str]:
+        body, headers = signed("veriff", fresh_event("veriff"))
+        trace = tmp_path / name
+        run = subprocess.run(
+            ["strace", "-f", "-qq", "-e", "trace=openat,fsync", "-o", str(trace), str(support.binary())],
+            input=body, env=cgi_env(config, "POST", "veriff", body, headers), capture_output=True, cwd="/",
+            timeout=30,
+        )
+        status, _, answer = parse_cgi_output(run.stdout)
+        assert status == 200 and json.loads(answer)["status"] == "accepted", (status, answer, run.stderr)
+        return [os.path.realpath(path) for path in synced_directories(trace.read_text())]
+
+    assert os.path.realpath(log_dir) in post_traced("first.trace")
+    assert post_traced("second.trace") == []
+    assert_verify_log_clean(log_dir, lines=2)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -343,6 +343,16 @@ def test_healthz_wrong_method_is_405_with_allow_get_head(stack: Stack):
     assert response.headers.get("Allow") == "GET, HEAD"
 
 
+def test_healthz_is_reached_only_at_its_own_location_never_as_the_last_segment_of_a_longer_path(stack: Stack):
+    """verdict-location.conf keeps /webhooks/healthz for local monitoring; Verdict routes on the last segment, so
+    nginx itself must refuse longer paths that end in healthz (each check writes and syncs a block)."""
+    for path in ("/webhooks/x/healthz", "/webhooks/healthz/", "/webhooks/x%2Fhealthz", "/webhooks/a/b/healthz//"):
+        response = stack.request("GET", path)
+        assert response.status == 404, (path, response)
+        assert b"status" not in response.body, (path, response.body[:200])
+    assert stack.request("GET", "/webhooks/healthz").status == 200
+
+
 def test_unknown_endpoint_is_404_unknown_endpoint(stack: Stack):
     body = compact(veriff_decision())
     assert_refused(stack.post("nonexistent", body, Signer.veriff(body)), 404, "unknown_endpoint")
