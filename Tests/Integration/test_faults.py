@@ -701,6 +701,8 @@ def test_a_day_file_whose_creator_died_before_syncing_the_directory_gets_it_sync
             input=body, env=cgi_env(config, "POST", "veriff", body, headers), capture_output=True, cwd="/",
             timeout=30,
         )
+        if run.returncode != 0 and b"ptrace" in run.stderr.lower():
+            pytest.skip(f"strace cannot trace here: {run.stderr.decode(errors='replace').strip()}")
         status, _, answer = parse_cgi_output(run.stdout)
         assert status == 200 and json.loads(answer)["status"] == "accepted", (status, answer, run.stderr)
         return [os.path.realpath(path) for path in synced_directories(trace.read_text())]
