@@ -48,10 +48,21 @@ struct VeriffClassificationTests {
         Row(status: "abandoned", code: "9104", outcome: .abandoned, final: true, needsReview: false, anomaly: false),
         Row(status: "abandoned", code: "9121", outcome: .abandoned, final: true, needsReview: false, anomaly: false),
         Row(status: "review", code: "9121", outcome: .review, final: false, needsReview: true, anomaly: false),
-        // A missing or null code is not a contradiction: classification is on the status string.
-        Row(status: "approved", code: nil, outcome: .approved, final: true, needsReview: false, anomaly: false),
-        Row(status: "approved", code: "null", outcome: .approved, final: true, needsReview: false, anomaly: false),
+        // Approval needs its confirming code: a missing or null one makes it a review with an anomaly.
+        Row(status: "approved", code: nil, outcome: .review, final: false, needsReview: true, anomaly: true),
+        Row(status: "approved", code: "null", outcome: .review, final: false, needsReview: true, anomaly: true),
+        // Other statuses are classified on the string alone: a missing or null code is not a contradiction.
         Row(status: "declined", code: nil, outcome: .declined, final: true, needsReview: false, anomaly: false),
+        Row(status: "declined", code: "null", outcome: .declined, final: true, needsReview: false, anomaly: false),
+        Row(
+            status: "resubmission_requested",
+            code: nil,
+            outcome: .resubmissionRequested,
+            final: false,
+            needsReview: false,
+            anomaly: false
+        ),
+        Row(status: "abandoned", code: "null", outcome: .abandoned, final: true, needsReview: false, anomaly: false),
         Row(status: "expired", code: nil, outcome: .expired, final: true, needsReview: false, anomaly: false),
         Row(status: "review", code: nil, outcome: .review, final: false, needsReview: true, anomaly: false),
         // Codes that contradict the status: review, not final, needs review, anomaly.
@@ -104,6 +115,31 @@ struct VeriffClassificationTests {
         let anomaly = try #require(record.anomaly)
         #expect(anomaly.contains("9102"))
         #expect(anomaly.contains("approved"))
+    }
+
+    @Test(
+        "An approved decision without a code is a review that keeps Veriff's status",
+        arguments: [(nil, "missing"), ("null", "null")] as [(String?, String)]
+    )
+    func approvedWithoutCode(_ code: String?, _ word: String) throws {
+        let record = try Self.interpret(Self.decision(status: "approved", code: code))
+        #expect(record.outcome == .review)
+        #expect(!record.final)
+        #expect(record.needsReview)
+        #expect(record.anomaly == "code is \(word) for status approved")
+        #expect(record.providerStatus == "approved")
+        #expect(record.providerCode == nil)
+    }
+
+    @Test("An approved decision with code 9001 is still approved, with no anomaly")
+    func approvedWithCode() throws {
+        let record = try Self.interpret(Self.decision(status: "approved", code: "9001"))
+        #expect(record.outcome == .approved)
+        #expect(record.final)
+        #expect(!record.needsReview)
+        #expect(record.anomaly == nil)
+        #expect(record.providerStatus == "approved")
+        #expect(record.providerCode == .number("9001"))
     }
 
     @Test("V-5: code, reason and reasonCode are kept verbatim, with the correlation fields")

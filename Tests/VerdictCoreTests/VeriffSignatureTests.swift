@@ -317,6 +317,58 @@ struct VeriffSignatureTests {
         #expect(Self.check(provider, body, headers) == nil)
     }
 
+    // MARK: VRF-AUTH-CLIENT
+
+    @Test("VRF-AUTH-CLIENT alone equal to auth_client is accepted, also beside a blank X-AUTH-CLIENT")
+    func alternateAuthClientAccepted() throws {
+        let body = try Fixture.bytes("veriff-v1-hmac.json")
+        let provider = VeriffProvider(secrets: [Self.secret], authClient: "my-api-key")
+        let signature = "6af6d95822e19e9cc707aec55395d8d363ba2c7bc4625bc04ebeca0c7bf8cd67"
+        #expect(Self.check(provider, body, ["VRF-AUTH-CLIENT": "my-api-key", "X-HMAC-SIGNATURE": signature]) == nil)
+        // A server that maps every header it knows passes an empty value for the one that was not sent.
+        let headers = ["X-AUTH-CLIENT": "", "VRF-AUTH-CLIENT": "my-api-key", "X-HMAC-SIGNATURE": signature]
+        #expect(Self.check(provider, body, headers) == nil)
+    }
+
+    @Test(
+        "VRF-AUTH-CLIENT alone that differs from auth_client is refused",
+        arguments: ["my-api-kez", "MY-API-KEY", "my-api-key "]
+    )
+    func alternateAuthClientMismatch(_ sent: String) throws {
+        let body = try Fixture.bytes("veriff-v1-hmac.json")
+        let provider = VeriffProvider(secrets: [Self.secret], authClient: "my-api-key")
+        let headers = [
+            "VRF-AUTH-CLIENT": sent,
+            "X-HMAC-SIGNATURE": "6af6d95822e19e9cc707aec55395d8d363ba2c7bc4625bc04ebeca0c7bf8cd67",
+        ]
+        #expect(Self.check(provider, body, headers) == .authClientMismatch)
+    }
+
+    @Test("X-AUTH-CLIENT and VRF-AUTH-CLIENT both equal to auth_client are accepted")
+    func bothAuthClientsAgree() throws {
+        let body = try Fixture.bytes("veriff-v1-hmac.json")
+        let provider = VeriffProvider(secrets: [Self.secret], authClient: "my-api-key")
+        let headers = [
+            "X-AUTH-CLIENT": "my-api-key",
+            "VRF-AUTH-CLIENT": "my-api-key",
+            "X-HMAC-SIGNATURE": "6af6d95822e19e9cc707aec55395d8d363ba2c7bc4625bc04ebeca0c7bf8cd67",
+        ]
+        #expect(Self.check(provider, body, headers) == nil)
+    }
+
+    @Test("X-AUTH-CLIENT and VRF-AUTH-CLIENT disagreeing is refused even when one of them matches")
+    func bothAuthClientsDisagree() throws {
+        let body = try Fixture.bytes("veriff-v1-hmac.json")
+        let provider = VeriffProvider(secrets: [Self.secret], authClient: "my-api-key")
+        let signature = "6af6d95822e19e9cc707aec55395d8d363ba2c7bc4625bc04ebeca0c7bf8cd67"
+        for headers in [
+            ["X-AUTH-CLIENT": "my-api-key", "VRF-AUTH-CLIENT": "someone-else", "X-HMAC-SIGNATURE": signature],
+            ["X-AUTH-CLIENT": "someone-else", "VRF-AUTH-CLIENT": "my-api-key", "X-HMAC-SIGNATURE": signature],
+        ] {
+            #expect(Self.check(provider, body, headers) == .authClientMismatch, "\(headers)")
+        }
+    }
+
     // MARK: vrf-hmac-signature
 
     @Test("vrf-hmac-signature alone is accepted as the signature")

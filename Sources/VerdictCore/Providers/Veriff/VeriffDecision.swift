@@ -56,11 +56,24 @@ enum VeriffDecision {
                 payload: payload
             )
             record.needsReview = entry.outcome == .review
-            if let code, !code.isNull, !(code.intValue.map(entry.codes.contains) ?? false) {
+            let anomaly: String? =
+                if let code, !code.isNull {
+                    code.intValue.map(entry.codes.contains) == true
+                        ? nil : "code \(describe(code)) contradicts status \(status)"
+                } else if entry.outcome == .approved {
+                    // An approval needs its confirming code: without one the pair is unknown, and the reference
+                    // (1.5) says an unknown pair goes to a person, never to approval.
+                    "code is \(code == nil ? "missing" : "null") for status \(status)"
+                } else {
+                    // The other statuses are classified on the string and none approves, so a missing code
+                    // contradicts nothing.
+                    nil
+                }
+            if let anomaly {
                 record.outcome = .review
                 record.final = false
                 record.needsReview = true
-                record.anomaly = "code \(describe(code)) contradicts status \(status)"
+                record.anomaly = anomaly
             }
         } else {
             record = Interpretation(kind: .decision, eventID: eventID, outcome: .other, final: false, payload: payload)

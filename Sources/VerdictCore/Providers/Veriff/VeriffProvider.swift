@@ -1,4 +1,5 @@
-/// Builds Veriff endpoints: `auth_client` (expected `X-AUTH-CLIENT`) and `legacy_signature` (accept `X-SIGNATURE`).
+/// Builds Veriff endpoints: `auth_client` (expected `X-AUTH-CLIENT` or `VRF-AUTH-CLIENT`) and `legacy_signature`
+/// (accept `X-SIGNATURE`).
 public enum VeriffFactory: ProviderFactory {
     public static let name = "veriff"
     public static let settingKeys: Set<String> = ["auth_client", "legacy_signature"]
@@ -31,8 +32,12 @@ public struct VeriffProvider: WebhookProvider {
 
     public func authenticate(_ request: WebhookRequest, now: Timestamp) throws(Rejection) {
         if let authClient {
-            let sent = request.parameters["HTTP_X_AUTH_CLIENT"] ?? ""
-            guard Digest.constantTimeEqual(Array(sent.utf8), Array(authClient.utf8)) else {
+            // Like the signature, the key may also come as vrf-auth-client. Each one sent must match, so two that
+            // disagree are refused; neither sent is a mismatch, as before.
+            let sent = [request.parameters["HTTP_X_AUTH_CLIENT"], request.parameters["HTTP_VRF_AUTH_CLIENT"]]
+                .compactMap(Self.present)
+            let expected = Array(authClient.utf8)
+            guard !sent.isEmpty, sent.allSatisfy({ Digest.constantTimeEqual(Array($0.utf8), expected) }) else {
                 throw .authClientMismatch
             }
         }

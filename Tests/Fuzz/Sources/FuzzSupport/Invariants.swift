@@ -83,7 +83,7 @@ public func checkInterpretation(_ i: Interpretation, provider: String) {
         require(i.eventID.hasPrefix("veriff-"), "Veriff event id \(i.eventID)")
         if i.outcome == .approved {
             require(i.providerStatus == "approved", "Veriff approved with status \(i.providerStatus ?? "nil")")
-            require(i.providerCode == nil || i.providerCode?.intValue == 9001, "Veriff approved with another code")
+            require(i.providerCode?.intValue == 9001, "Veriff approved without code 9001")
         }
     case "stripe":
         if i.outcome == .approved {
