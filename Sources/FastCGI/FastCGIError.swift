@@ -2,6 +2,9 @@
 public enum FastCGIError: Error, Equatable, Sendable, CustomStringConvertible {
     case libraryInitFailed(code: Int32)
     case cannotOpenSocket(path: String, errno: Int32)
+    case notASocket(path: String)
+    case socketInUse(path: String)
+    case socketPathTooLong(path: String)
     case cannotSetSocketMode(path: String, errno: Int32)
     case cannotStartThread(errno: Int32)
 
@@ -11,6 +14,12 @@ public enum FastCGIError: Error, Equatable, Sendable, CustomStringConvertible {
         case .cannotOpenSocket(let path, let errno):
             "cannot listen on \(path): \(String(cString: strerror(errno))) (is another verdict running? "
                 + "is the directory writable?)"
+        case .notASocket(let path):
+            "\(path) exists and is not a socket; remove it or choose another path"
+        case .socketInUse(let path):
+            "another process is listening on \(path); stop it first or choose another path"
+        case .socketPathTooLong(let path):
+            "cannot listen on \(path): a unix socket's path must be shorter than 108 bytes"
         case .cannotSetSocketMode(let path, let errno):
             "cannot set the mode of \(path): \(String(cString: strerror(errno)))"
         case .cannotStartThread(let errno): "cannot start a worker thread: \(String(cString: strerror(errno)))"

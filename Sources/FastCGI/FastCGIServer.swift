@@ -47,15 +47,62 @@ public final class FastCGIServer: @unchecked Sendable {
         pthread_cond_init(&replySent, nil)
     }
 
-    /// Opens a unix socket at `path` (replacing a stale one) with permissions `mode`; returns its descriptor.
+    /// Opens a unix socket at `path` with permissions `mode`. A socket already there that nobody accepts on (left
+    /// by a server that ended without removing it) is replaced; anything else there is refused and left alone.
     /// The corresponding C function is `FCGX_OpenSocket`.
-    public static func openSocket(path: String, mode: UInt32, backlog: Int32 = 1024) throws(FastCGIError) -> Int32 {
+    public static func openSocket(
+        path: String,
+        mode: UInt32,
+        backlog: Int32 = 1024
+    ) throws(FastCGIError) -> ListeningSocket {
         try initialise()
-        unlink(path)
+        // libfcgi would exit the process on a path that does not fit.
+        guard path.utf8.count < MemoryLayout.size(ofValue: sockaddr_un().sun_path) else {
+            throw .socketPathTooLong(path: path)
+        }
+        try removeStaleSocket(path)
         let fd = FCGX_OpenSocket(path, backlog)
         guard fd >= 0 else { throw .cannotOpenSocket(path: path, errno: errno) }
         guard chmod(path, mode_t(mode)) == 0 else { throw .cannotSetSocketMode(path: path, errno: errno) }
-        return fd
+        var status = stat()
+        guard lstat(path, &status) == 0 else { throw .cannotOpenSocket(path: path, errno: errno) }
+        return ListeningSocket(descriptor: fd, path: path, device: UInt64(status.st_dev), inode: UInt64(status.st_ino))
+    }
+
+    /// Clears the way for a new socket at `path`: removes a socket there only when a connection to it is refused.
+    private static func removeStaleSocket(_ path: String) throws(FastCGIError) {
+        var status = stat()
+        guard lstat(path, &status) == 0 else {
+            guard errno == ENOENT else { throw .cannotOpenSocket(path: path, errno: errno) }
+            return
+        }
+        guard status.st_mode & S_IFMT == S_IFSOCK else { throw .notASocket(path: path) }
+        switch connectionError(path) {
+        case ECONNREFUSED:
+            guard unlink(path) == 0 || errno == ENOENT else { throw .cannotOpenSocket(path: path, errno: errno) }
+        case 0, EAGAIN:  // accepted, or a full backlog: someone serves there
+            throw .socketInUse(path: path)
+        case let error:
+            throw .cannotOpenSocket(path: path, errno: error)
+        }
+    }
+
+    /// 0 when a connection to the unix socket at `path` succeeds at once, else the errno of the attempt.
+    static func connectionError(_ path: String) -> Int32 {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue | SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return errno }
+        defer { close(fd) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { sunPath in
+            sunPath.copyBytes(from: path.utf8)  // shorter than sun_path (checked), and zero-filled
+        }
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        return connected == 0 ? 0 : errno
     }
 
     /// Serves on `listenSocket` (0: the socket the spawner passed on standard input) until SIGTERM or SIGINT.
@@ -84,7 +131,8 @@ public final class FastCGIServer: @unchecked Sendable {
         wake.sa_flags = 0
         sigaction(SIGUSR1, &wake, nil)
 
-        // Only the main thread takes SIGTERM/SIGINT (through sigwait); workers inherit this mask.
+        // Only the main thread takes SIGTERM/SIGINT (through sigwait); workers inherit this mask. Blocking them
+        // only here is too late for one sent during start-up: see StopSignals, which Verdict's `main` calls first.
         var stopSignals = sigset_t()
         sigemptyset(&stopSignals)
         sigaddset(&stopSignals, SIGTERM)
@@ -120,7 +168,9 @@ public final class FastCGIServer: @unchecked Sendable {
         pthread_mutex_lock(&stateMutex)
         stopping = true
         pthread_mutex_unlock(&stateMutex)
-        FCGX_ShutdownPending()
+        // Not FCGX_ShutdownPending(): a thread in libfcgi's wait for a new connection's first bytes would then spin
+        // on the descriptor it closed and never return. The wake-up below ends `accept`, and a request being read
+        // is finished normally.
         // Wake the workers that sit in accept() until all have left; requests in flight run to completion.
         while true {
             pthread_mutex_lock(&stateMutex)
@@ -166,7 +216,12 @@ public final class FastCGIServer: @unchecked Sendable {
             pthread_mutex_unlock(&stateMutex)
             if accepted < 0 {
                 if isStopping { break }
-                // EINTR or a failed connection: try again.
+                // EINTR: try again at once. Other failures (EMFILE, ENFILE: no descriptor left) would repeat at once
+                // while the connection waits in the backlog: pause instead of spinning.
+                if accepted != -EINTR {
+                    var pause = timespec(tv_sec: 0, tv_nsec: 10_000_000)
+                    nanosleep(&pause, nil)
+                }
                 continue
             }
             let (gatewayRequest, inputRead) = read(request)
@@ -210,6 +265,9 @@ public final class FastCGIServer: @unchecked Sendable {
         inputRead: Bool,
         with response: GatewayResponse
     ) {
+        // No thread reads a next request on this connection: close it even if the web server asked to keep it
+        // (nginx then opens another), rather than leave it open and unread.
+        request.pointee.keepConnection = 0
         write(response, to: request)
         finish(request, inputRead: inputRead)
         Self.freeRequest(request)
@@ -291,6 +349,31 @@ public final class FastCGIServer: @unchecked Sendable {
     static func parameters(_ envp: FCGX_ParamArray?) -> GatewayParameters {
         guard let envp else { return GatewayParameters() }
         return GatewayParameters(environment: envp)
+    }
+}
+
+/// The unix socket `openSocket` created, and which file it is: at exit only that file is removed, not one that took
+/// its place.
+public struct ListeningSocket: Sendable {
+    public let descriptor: Int32
+    public let path: String
+    private let device: UInt64
+    private let inode: UInt64
+
+    fileprivate init(descriptor: Int32, path: String, device: UInt64, inode: UInt64) {
+        self.descriptor = descriptor
+        self.path = path
+        self.device = device
+        self.inode = inode
+    }
+
+    /// Removes the socket's file if it is still this socket's.
+    public func remove() {
+        var status = stat()
+        guard lstat(path, &status) == 0, UInt64(status.st_dev) == device, UInt64(status.st_ino) == inode else {
+            return
+        }
+        unlink(path)
     }
 }
 

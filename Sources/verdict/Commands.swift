@@ -24,6 +24,20 @@ struct VerdictCommand: ParsableCommand {
     )
 }
 
+extension VerdictCommand {
+    /// `main()`, except that SIGTERM and SIGINT stay blocked only for `serve`, which takes them with `sigwait`;
+    /// every other command stops on them as usual.
+    static func main(stopSignals: StopSignals) {
+        do {
+            var command = try parseAsRoot()
+            if !(command is Serve) { stopSignals.restore() }
+            try command.run()
+        } catch {
+            exit(withError: error)
+        }
+    }
+}
+
 struct ConfigOption: ParsableArguments {
     @Option(name: .long, help: "The configuration file (default: $VERDICT_CONFIG, else verdict.toml beside verdict).")
     var config: String?
@@ -58,7 +72,10 @@ struct Serve: ParsableCommand {
 
     @OptionGroup var options: ConfigOption
 
-    @Option(name: .long, help: "Path of the unix socket to create (a stale one is replaced).")
+    @Option(
+        name: .long,
+        help: "Path of the unix socket to create (a stale socket is replaced; anything else there is refused)."
+    )
     var socket: String
 
     @Option(name: .long, help: "Permissions of the socket, in octal; the web server's user must be able to connect.")
@@ -79,7 +96,7 @@ struct Serve: ParsableCommand {
             Self.exitWith(failure)
         }
         let path = Environment.absolute(socket)
-        let listenSocket: Int32
+        let listenSocket: ListeningSocket
         do {
             listenSocket = try FastCGIServer.openSocket(path: path, mode: mode)
         } catch {
@@ -94,8 +111,8 @@ struct Serve: ParsableCommand {
                 Self.exitWith(ValidationFailure(message: error.description, code: 1))
             }
         }
-        Supervisor.run(processes: processes, socketPath: path) {
-            Worker.serveFastCGI(listenSocket: listenSocket, configuration: configuration, area: area)
+        Supervisor.run(processes: processes, socket: listenSocket) {
+            Worker.serveFastCGI(listenSocket: listenSocket.descriptor, configuration: configuration, area: area)
         }
     }
 }

@@ -1,3 +1,4 @@
+import FastCGI
 import VerdictCore
 
 #if canImport(Glibc)
@@ -8,19 +9,26 @@ import VerdictCore
 ///
 /// This process only supervises: it forks the workers (before any thread exists, so fork is safe), restarts one
 /// that dies, and on SIGTERM or SIGINT passes the signal on, waits for every worker to finish its requests,
-/// removes the socket and exits 0.
+/// removes the socket (if it is still its own) and exits 0.
+///
+/// SIGTERM and SIGINT are blocked from the start of `main` (see StopSignals): one that arrives before the `sigwait`
+/// here, or before a worker's own, waits for it.
 enum Supervisor {
-    static func run(processes: Int, socketPath: String, worker: () -> Never) -> Never {
+    static func run(processes: Int, socket: ListeningSocket, worker: () -> Never) -> Never {
         var signals = sigset_t()
         sigemptyset(&signals)
         for signal in [SIGTERM, SIGINT, SIGCHLD] { sigaddset(&signals, signal) }
         pthread_sigmask(SIG_BLOCK, &signals, nil)
+        // Only SIGCHLD is the supervisor's alone; a worker keeps SIGTERM and SIGINT blocked for its own `sigwait`.
+        var childSignals = sigset_t()
+        sigemptyset(&childSignals)
+        sigaddset(&childSignals, SIGCHLD)
 
         var children: Set<pid_t> = []
         func spawn() {
             let pid = fork()
             if pid == 0 {
-                pthread_sigmask(SIG_UNBLOCK, &signals, nil)
+                pthread_sigmask(SIG_UNBLOCK, &childSignals, nil)
                 worker()
             }
             if pid > 0 {
@@ -55,7 +63,7 @@ enum Supervisor {
                 spawn()
             }
         }
-        unlink(socketPath)
+        socket.remove()
         exit(0)
     }
 }

@@ -276,20 +276,27 @@ def _fcgi_length(n: int) -> bytes:
     return bytes([n]) if n < 128 else struct.pack("!I", n | 0x80000000)
 
 
+FCGI_KEEP_CONN = 1
+
+
 class FastCGIClient:
-    def __init__(self, socket_path: Path, timeout: float = 20):
+    """With `keep_conn`, every request asks the worker to leave the connection open (FCGI_KEEP_CONN), as nginx does
+    with `fastcgi_keep_conn on`."""
+
+    def __init__(self, socket_path: Path, timeout: float = 20, keep_conn: bool = False):
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.settimeout(timeout)
         self.sock.connect(str(socket_path))
+        self.keep_conn = keep_conn
 
-    @staticmethod
-    def _begin_records(params: dict[str, str]) -> bytes:
+    def _begin_records(self, params: dict[str, str]) -> bytes:
         encoded = b"".join(
             _fcgi_length(len(k.encode())) + _fcgi_length(len(v.encode())) + k.encode() + v.encode()
             for k, v in params.items()
         )
+        flags = FCGI_KEEP_CONN if self.keep_conn else 0
         return (
-            _fcgi_record(FCGI_BEGIN_REQUEST, struct.pack("!HB5x", 1, 0))
+            _fcgi_record(FCGI_BEGIN_REQUEST, struct.pack("!HB5x", 1, flags))
             + _fcgi_record(FCGI_PARAMS, encoded)
             + _fcgi_record(FCGI_PARAMS, b"")
         )

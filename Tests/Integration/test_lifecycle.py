@@ -5,9 +5,13 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import resource
 import signal
+import socket
 import stat
+import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -15,6 +19,7 @@ from support import (
     SUBREAPER,
     FastCGIClient,
     Signer,
+    binary,
     children_of,
     compact,
     fastcgi_params,
@@ -23,6 +28,7 @@ from support import (
     veriff_decision,
     wait_exit,
     wait_for,
+    write_config,
 )
 
 
@@ -254,3 +260,342 @@ def test_log_file_0640_state_dir_0700_and_socket_0660_even_with_umask_0(make_sta
     assert mode_of(state) & ~0o700 == 0, f".verdict is {oct(mode_of(state))}, want 0700"
     assert mode_of(stack.log_dir) & ~0o750 == 0, f"log_dir is {oct(mode_of(stack.log_dir))}, want 0750 or stricter"
     assert mode_of(stack.socket) == 0o660, f"socket is {oct(mode_of(stack.socket))}, want 0660"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Stop signals during start-up. libfcgi's initialisation installs a SIGTERM handler that only sets a flag, so a
+# SIGTERM that reached a process before it blocked the signal for its `sigwait` was lost, and the process never
+# stopped (systemd then waits for TimeoutStopSec and kills it).
+# ---------------------------------------------------------------------------------------------------------------
+
+START_UP_DELAYS = [0, 0.001, 0.002, 0.004, 0.007, 0.01, 0.015, 0.02, 0.03, 0.05, 0.08, 0.12]
+
+
+def _processes_mentioning(text: str) -> list[int]:
+    """Live processes whose command line contains `text` (a path unique to one test's processes)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if text.encode() in (entry / "cmdline").read_bytes() and pid_alive(int(entry.name)):
+                    found.append(int(entry.name))
+            except OSError:
+                pass
+    return found
+
+
+def _kill_group(process: subprocess.Popen) -> None:
+    """SIGKILL for a process started in its own session, and its workers."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait()
+
+
+def _start_serve(config: Path, path: Path, processes: int = 2) -> subprocess.Popen:
+    return subprocess.Popen(
+        [str(binary()), "serve", "--socket", str(path), "--processes", str(processes), "--config", str(config)],
+        cwd="/", stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+
+
+def _expect_exit(process: subprocess.Popen, timeout: float, what: str) -> int:
+    try:
+        return process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(process)
+        raise AssertionError(f"{what}: still running {timeout}s later") from None
+
+
+def test_serve_stops_on_a_sigterm_sent_during_start_up(tmp_path):
+    """SIGTERM at once and at several points of start-up (config loaded, socket bound, workers forked): the
+    supervisor and its workers all exit within a few seconds, cleanly once the signal could be blocked."""
+    config = write_config(tmp_path)
+    for number, delay in enumerate(START_UP_DELAYS):
+        path = tmp_path / f"early{number}.sock"
+        process = _start_serve(config, path)
+        time.sleep(delay)
+        process.send_signal(signal.SIGTERM)
+        code = _expect_exit(process, 5, f"verdict serve sent SIGTERM {delay * 1000:g} ms after start")
+        stderr = process.stderr.read().decode(errors="replace")
+        process.stderr.close()
+        # Killed by it (before main could block it) or stopped cleanly; nothing else.
+        assert code in (0, -signal.SIGTERM), (delay, code, stderr)
+        wait_for(lambda: not _processes_mentioning(str(path)), 5, f"the workers of {path.name} to exit")
+        assert not path.exists(), f"{path.name} left behind"
+
+
+def test_a_worker_on_a_socket_passed_on_standard_input_stops_on_a_sigterm_sent_during_start_up(tmp_path):
+    """As systemd's socket activation or spawn-fcgi start it: the listening socket is standard input."""
+    config = write_config(tmp_path)
+    path = tmp_path / "stdin.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
+        listener.bind(str(path))
+        listener.listen(16)
+        for delay in START_UP_DELAYS:
+            process = subprocess.Popen(
+                [str(binary()), "--config", str(config)], cwd="/", stdin=listener.fileno(),
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+            )
+            time.sleep(delay)
+            process.send_signal(signal.SIGTERM)
+            code = _expect_exit(process, 5, f"the worker sent SIGTERM {delay * 1000:g} ms after start")
+            assert code in (0, -signal.SIGTERM), (delay, code)
+
+
+def test_a_restarted_worker_stops_on_a_sigterm_sent_as_soon_as_it_exists(make_stack):
+    """The supervisor forks a replacement for a worker that died; SIGTERM it the moment it appears (before it
+    could reach its `sigwait`): it must stop all the same. Each one stopped is replaced again, five times over."""
+    stack = make_stack("serve", workers=2)
+    supervisor = stack.supervisor.pid
+    known = set(children_of(supervisor))
+    os.kill(sorted(known)[0], signal.SIGKILL)
+    for _ in range(5):
+        fresh = wait_for(lambda: set(children_of(supervisor)) - known, 10, "a replacement worker", interval=0.0002)
+        worker = min(fresh)
+        os.kill(worker, signal.SIGTERM)
+        known.add(worker)
+        wait_for(lambda: not pid_alive(worker), 5, f"the fresh worker {worker} to stop on SIGTERM")
+    wait_for(lambda: len(set(children_of(supervisor)) - known) == 1, 10, "the last replacement worker")
+    body = compact(veriff_decision())
+    assert stack.request("POST", "/webhooks/veriff", body, Signer.veriff(body), fresh=True).status == 200
+    stack.supervisor.send_signal(signal.SIGTERM)
+    assert stack.supervisor.wait(10) == 0, stack.output()
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_cgi_and_the_command_line_stop_at_once_on_sigterm_and_sigint(tmp_path, stop):
+    """Only the FastCGI modes keep the stop signals blocked for their `sigwait`; a CGI process waiting for its body
+    and `verdict sign` waiting for standard input stop at once, killed by the signal as any program."""
+    config = write_config(tmp_path)
+    cgi = {"GATEWAY_INTERFACE": "CGI/1.1", "REQUEST_METHOD": "POST", "CONTENT_LENGTH": "100", "PATH_INFO": "/stripe",
+           "VERDICT_CONFIG": str(config)}
+    for what, command, environment in [
+        ("CGI", [str(binary())], {**os.environ, **cgi}),
+        ("verdict sign", [str(binary()), "sign", "--config", str(config), "--endpoint", "stripe"], dict(os.environ)),
+    ]:
+        reading, writing = os.pipe()
+        try:
+            process = subprocess.Popen(command, stdin=reading, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                       env=environment, cwd="/", start_new_session=True)
+            time.sleep(0.3)  # waiting for standard input
+            process.send_signal(stop)
+            assert _expect_exit(process, 5, f"{what} sent {stop.name}") == -stop, what
+        finally:
+            os.close(reading)
+            os.close(writing)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Connections the web server asks to keep (FCGI_KEEP_CONN, nginx's `fastcgi_keep_conn on`), and accept failures.
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _open_descriptors(pid: int) -> set[int]:
+    return {int(fd) for fd in os.listdir(f"/proc/{pid}/fd")}
+
+
+def _post_stripe(client: FastCGIClient) -> dict:
+    event = stripe_event()
+    body = compact(event)
+    client.send_whole_request(fastcgi_params("POST", "/webhooks/stripe", body, Signer.stripe(body)), body)
+    return event
+
+
+def test_a_kept_connection_answered_from_the_writer_is_closed_and_leaks_nothing(make_stack):
+    """With fsync on, an answer goes out from the writer thread, and no thread reads that connection again. A
+    connection the web server asked to keep is closed after the answer (nginx opens another), instead of being
+    left open with nobody reading the next request on it: a descriptor leaked, and that request hanging."""
+    stack = make_stack("serve", workers=1)
+    [worker] = children_of(stack.supervisor.pid)
+    before = _open_descriptors(worker)
+
+    client = FastCGIClient(stack.socket, timeout=5, keep_conn=True)
+    first = _post_stripe(client)
+    status, _, answer = client.read_response()
+    assert status == 200 and json.loads(answer)["event_id"] == first["id"], (status, answer)
+    try:
+        second = _post_stripe(client)
+        status, _, answer = client.read_response()  # answered on the kept connection, if it stays usable
+        assert status == 200 and json.loads(answer)["event_id"] == second["id"], (status, answer)
+    except (BrokenPipeError, ConnectionError):
+        second = None  # closed after the first answer: nginx sends the request again on a new connection
+    except TimeoutError:
+        raise AssertionError("a request on the kept connection was neither answered nor refused") from None
+    client.close()
+
+    sent = [first] + ([second] if second else [])
+    for _ in range(50):
+        client = FastCGIClient(stack.socket, timeout=5, keep_conn=True)
+        sent.append(_post_stripe(client))
+        status, _, answer = client.read_response()
+        assert status == 200, answer
+        client.close()
+    wait_for(lambda: len(_open_descriptors(worker) - before) <= 2, 5,
+             f"the worker's descriptors to settle (before {sorted(before)})")
+    assert sorted(r["event_id"] for r in stack.log.records()) == sorted(e["id"] for e in sent)
+
+
+def test_a_kept_connection_answered_at_once_serves_the_next_request_on_it(make_stack):
+    """With fsync off, the accepting thread answers and reads the next request on the kept connection itself."""
+    stack = make_stack("serve", workers=1, fsync=False)
+    [worker] = children_of(stack.supervisor.pid)
+    before = _open_descriptors(worker)
+    sent = []
+    for _ in range(10):
+        client = FastCGIClient(stack.socket, timeout=5, keep_conn=True)
+        for _ in range(3):
+            sent.append(_post_stripe(client))
+            status, _, answer = client.read_response()
+            assert status == 200 and json.loads(answer)["event_id"] == sent[-1]["id"], (status, answer)
+        client.close()
+    wait_for(lambda: len(_open_descriptors(worker) - before) <= 2, 5, "the worker's descriptors to settle")
+    assert sorted(r["event_id"] for r in stack.log.records()) == sorted(e["id"] for e in sent)
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_accepting_without_a_free_descriptor_waits_instead_of_spinning(make_stack):
+    """With no descriptor left (EMFILE), accept fails at once, again and again; the accepting threads must pause
+    between attempts rather than burn the CPU, and accept again once descriptors are free."""
+    stack = make_stack("serve", workers=1)
+    [worker] = children_of(stack.supervisor.pid)
+    limits = resource.prlimit(worker, resource.RLIMIT_NOFILE)
+    lowest_free = min(set(range(len(_open_descriptors(worker)) + 1)) - _open_descriptors(worker))
+    resource.prlimit(worker, resource.RLIMIT_NOFILE, (lowest_free, limits[1]))
+    try:
+        # A thread waiting in accept holds a descriptor reserved before the limit. Connections closed at once (the
+        # worker drops them) use those up, and every accept after them fails.
+        for _ in range(8):
+            FastCGIClient(stack.socket).close()
+        time.sleep(0.3)
+        start = _cpu_seconds(worker)
+        time.sleep(1)
+        used = _cpu_seconds(worker) - start
+    finally:
+        resource.prlimit(worker, resource.RLIMIT_NOFILE, limits)
+    assert used < 0.25, f"the worker used {used:.2f} s of CPU in 1 s while it could not accept"
+    client = FastCGIClient(stack.socket, timeout=10)
+    event = _post_stripe(client)
+    status, _, answer = client.read_response()
+    client.close()
+    assert status == 200 and json.loads(answer)["event_id"] == event["id"], (status, answer)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The socket path of `verdict serve`: only a stale socket is replaced, and only its own is removed at exit.
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _healthz(path: Path) -> int | None:
+    """The status of a health check sent straight to the socket at `path`; None while nobody accepts there."""
+    try:
+        client = FastCGIClient(path, timeout=10)
+    except (ConnectionRefusedError, FileNotFoundError):
+        return None
+    client.send_whole_request(fastcgi_params("GET", "/webhooks/healthz", b"", {}), b"")
+    status, _, _ = client.read_response()
+    client.close()
+    return status
+
+
+def _serve_refused(config: Path, path: Path) -> str:
+    """Runs `verdict serve` on `path`, which it must refuse: exit 1 at once. Returns its standard error."""
+    process = _start_serve(config, path, processes=1)
+    code = _expect_exit(process, 10, f"verdict serve on {path}")
+    stderr = process.stderr.read().decode(errors="replace")
+    process.stderr.close()
+    assert code == 1, (code, stderr)
+    return stderr
+
+
+def test_serve_refuses_a_socket_path_holding_something_else(tmp_path):
+    config = write_config(tmp_path)
+    regular = tmp_path / "not-a-socket"
+    regular.write_text("precious\n")
+    stderr = _serve_refused(config, regular)
+    assert f"{regular} exists and is not a socket" in stderr, stderr
+    assert regular.read_text() == "precious\n"
+    directory = tmp_path / "a-directory"
+    directory.mkdir()
+    assert "is not a socket" in _serve_refused(config, directory)
+    assert directory.is_dir()
+
+
+def test_serve_refuses_a_socket_another_server_listens_on(make_stack, tmp_path):
+    stack = make_stack("serve", workers=1)
+    inode = os.stat(stack.socket).st_ino
+    other = tmp_path / "other"
+    other.mkdir()
+    stderr = _serve_refused(write_config(other), stack.socket)
+    assert f"another process is listening on {stack.socket}" in stderr, stderr
+    assert stack.socket.is_socket() and os.stat(stack.socket).st_ino == inode
+    body = compact(veriff_decision())
+    assert stack.request("POST", "/webhooks/veriff", body, Signer.veriff(body), fresh=True).status == 200
+
+
+def test_serve_replaces_a_stale_socket_and_removes_it_at_exit(tmp_path):
+    config = write_config(tmp_path)
+    path = tmp_path / "stale.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as stale:
+        stale.bind(str(path))  # closed without unlinking: a file nobody answers on
+    process = _start_serve(config, path, processes=1)
+    try:
+        assert wait_for(lambda: _healthz(path), 10, "healthz on the replaced socket") == 200
+        process.send_signal(signal.SIGTERM)
+        assert _expect_exit(process, 10, "verdict serve after SIGTERM") == 0
+    finally:
+        if process.poll() is None:
+            _kill_group(process)
+    assert not path.exists()
+
+
+def test_serve_leaves_a_socket_that_replaced_its_own_at_exit(tmp_path):
+    """Another server took the path over while this one ran (after removing this one's file): the socket at the
+    path at exit is the other's, and stays."""
+    config = write_config(tmp_path)
+    path = tmp_path / "taken.sock"
+    process = _start_serve(config, path, processes=1)
+    try:
+        wait_for(lambda: path.is_socket(), 10, "the socket")
+        os.unlink(path)
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as newcomer:
+            newcomer.bind(str(path))
+            newcomer.listen(1)
+            inode = os.stat(path).st_ino
+            process.send_signal(signal.SIGTERM)
+            assert _expect_exit(process, 10, "verdict serve after SIGTERM") == 0
+            assert path.is_socket() and os.stat(path).st_ino == inode, "serve removed another server's socket"
+    finally:
+        if process.poll() is None:
+            _kill_group(process)
+
+
+def test_serve_stops_on_sigterm_while_a_connection_is_open_and_silent(tmp_path):
+    """A client (or a stalled web server) that connects and sends nothing must not keep a worker from stopping:
+    libfcgi waits up to 2 s for a new connection's first bytes, and told of a shutdown meanwhile it spun on a
+    closed descriptor instead of returning."""
+    config = write_config(tmp_path)
+    path = tmp_path / "silent.sock"
+    process = _start_serve(config, path, processes=1)
+    try:
+        wait_for(path.exists, 10, "the socket")
+        silent = []
+        for _ in range(3):
+            client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            client.connect(str(path))
+            silent.append(client)
+        time.sleep(0.3)
+        process.send_signal(signal.SIGTERM)
+        code = _expect_exit(process, 8, "verdict serve sent SIGTERM with silent connections open")
+        assert code == 0, process.stderr.read().decode(errors="replace")
+        wait_for(lambda: not _processes_mentioning(str(path)), 5, "its worker to exit")
+    finally:
+        for client in silent:
+            client.close()
+        _kill_group(process)
