@@ -417,16 +417,13 @@ def test_a_kept_connection_answered_from_the_writer_is_closed_and_leaks_nothing(
     status, _, answer = client.read_response()
     assert status == 200 and json.loads(answer)["event_id"] == first["id"], (status, answer)
     try:
-        second = _post_stripe(client)
-        status, _, answer = client.read_response()  # answered on the kept connection, if it stays usable
-        assert status == 200 and json.loads(answer)["event_id"] == second["id"], (status, answer)
-    except (BrokenPipeError, ConnectionError):
-        second = None  # closed after the first answer: nginx sends the request again on a new connection
+        closed = client.sock.recv(1) == b""
     except TimeoutError:
-        raise AssertionError("a request on the kept connection was neither answered nor refused") from None
+        closed = False
+    assert closed, "the kept connection stayed open after the writer's answer, with nobody reading it"
     client.close()
 
-    sent = [first] + ([second] if second else [])
+    sent = [first]
     for _ in range(50):
         client = FastCGIClient(stack.socket, timeout=5, keep_conn=True)
         sent.append(_post_stripe(client))
