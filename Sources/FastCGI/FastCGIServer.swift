@@ -1,4 +1,5 @@
 internal import CFastCGI
+internal import CLinux
 
 #if canImport(Glibc)
 @preconcurrency import Glibc
@@ -7,6 +8,11 @@ internal import CFastCGI
 /// A FastCGI responder over libfcgi's re-entrant API: `threads` threads each accept and read one request at a
 /// time. The application answers at once (`respond`), or takes a `GatewayReply` to send later from any thread
 /// (`respondLater`), in which case the accepting thread goes on to the next request meanwhile.
+///
+/// A connection the web server asks to keep (nginx's `fastcgi_keep_conn on`) is, once answered, handed to another
+/// `threads` threads that wait on all of them at once (epoll) and read the next request on whichever the web server
+/// uses. A thread that kept reading its own connection, as libfcgi does, would wait there while the web server left
+/// it idle, and once every thread waited so, new connections were never accepted.
 ///
 /// SIGTERM or SIGINT stops accepting, lets every request in flight finish (replies owed included), and returns.
 public final class FastCGIServer: @unchecked Sendable {
@@ -27,6 +33,14 @@ public final class FastCGIServer: @unchecked Sendable {
     private var replySent = pthread_cond_t()
     /// Replies owed at once per process, each holding an open connection (and a descriptor).
     static let maximumPendingReplies = 256
+    /// Idle kept connections, waiting for the web server's next request on them, by their request.
+    private var keptConnections = Set<UnsafeMutablePointer<FCGX_Request>>()
+    /// The epoll instance watching `keptConnections` (close-on-exec); -1 when it could not be made, and then no
+    /// connection is kept.
+    private let keptConnectionsReady: Int32
+    /// Idle kept connections at once per process; past that, an answered connection is closed (the web server
+    /// opens another). nginx keeps at most its `keepalive` count per worker process.
+    static let maximumKeptConnections = 128
 
     /// Whether standard input is a listening socket, i.e. a FastCGI spawner (spawn-fcgi, systemd, mod_fcgid)
     /// started this process. The corresponding C function is `FCGX_IsCGI`.
@@ -43,6 +57,7 @@ public final class FastCGIServer: @unchecked Sendable {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listenSocket, $0, &length) }
         }
         isUnixSocket = named == 0 && Int32(address.ss_family) == AF_UNIX
+        keptConnectionsReady = epoll_create1(Int32(EPOLL_CLOEXEC))
         pthread_mutex_init(&stateMutex, nil)
         pthread_cond_init(&replySent, nil)
     }
@@ -140,24 +155,26 @@ public final class FastCGIServer: @unchecked Sendable {
         pthread_sigmask(SIG_BLOCK, &stopSignals, nil)
 
         var workers: [pthread_t] = []
+        // The accepting threads, and as many for the kept connections.
+        var bodies = Array(repeating: workerLoop, count: count)
+        if keptConnectionsReady >= 0 { bodies += Array(repeating: keptConnectionLoop, count: count) }
         pthread_mutex_lock(&stateMutex)
-        runningWorkers = count
+        runningWorkers = bodies.count
         pthread_mutex_unlock(&stateMutex)
-        for _ in 0..<count {
+        for body in bodies {
             var thread = pthread_t()
-            let context = Unmanaged.passRetained(self).toOpaque()
+            let context = Unmanaged.passRetained(ThreadBody(body)).toOpaque()
             let result = pthread_create(
                 &thread,
                 nil,
                 { context in
-                    let server = Unmanaged<FastCGIServer>.fromOpaque(context!).takeRetainedValue()
-                    server.workerLoop()
+                    Unmanaged<ThreadBody>.fromOpaque(context!).takeRetainedValue().run()
                     return nil
                 },
                 context
             )
             guard result == 0 else {
-                Unmanaged<FastCGIServer>.fromOpaque(context).release()
+                Unmanaged<ThreadBody>.fromOpaque(context).release()
                 throw .cannotStartThread(errno: result)
             }
             workers.append(thread)
@@ -186,7 +203,11 @@ public final class FastCGIServer: @unchecked Sendable {
         // Replies still owed go out before the process exits (the application sends them from its own threads).
         pthread_mutex_lock(&stateMutex)
         while pendingReplies > 0 { pthread_cond_wait(&replySent, &stateMutex) }
+        let idle = keptConnections
+        keptConnections = []
         pthread_mutex_unlock(&stateMutex)
+        // Nothing was asked on these since their last answer: closing them loses nothing.
+        for request in idle { closeKept(request) }
     }
 
     private var isStopping: Bool {
@@ -224,23 +245,107 @@ public final class FastCGIServer: @unchecked Sendable {
                 }
                 continue
             }
-            let (gatewayRequest, inputRead) = read(request)
-            if let respondLater = application.respondLater {
-                pthread_mutex_lock(&stateMutex)
-                pendingReplies += 1
-                pthread_mutex_unlock(&stateMutex)
-                let reply = GatewayReply(request: request, inputRead: inputRead, server: self)
-                request = Self.newRequest(listenSocket)
-                respondLater(gatewayRequest, reply)
-            } else {
-                write(application.respond(gatewayRequest), to: request)
-                finish(request, inputRead: inputRead)
-            }
+            if serve(request) { request = Self.newRequest(listenSocket) }
         }
         Self.freeRequest(request)
         pthread_mutex_lock(&stateMutex)
         runningWorkers -= 1
         pthread_mutex_unlock(&stateMutex)
+    }
+
+    /// Reads and answers the request just accepted on `request`, or hands it to the application to answer later.
+    /// Returns whether `request` was handed on (to a reply owed, or kept with its connection) and so must not be
+    /// used again by the caller.
+    private func serve(_ request: UnsafeMutablePointer<FCGX_Request>) -> Bool {
+        let (gatewayRequest, inputRead) = read(request)
+        if let respondLater = application.respondLater {
+            pthread_mutex_lock(&stateMutex)
+            pendingReplies += 1
+            pthread_mutex_unlock(&stateMutex)
+            respondLater(gatewayRequest, GatewayReply(request: request, inputRead: inputRead, server: self))
+            return true
+        }
+        write(application.respond(gatewayRequest), to: request)
+        finish(request, inputRead: inputRead)
+        return keepIfOpen(request)
+    }
+
+    /// Waits for the web server's next request on any idle kept connection and serves it.
+    private func keptConnectionLoop() {
+        let me = pthread_self()
+        // One at a time, so that the other threads waiting here take the other connections ready.
+        var event = epoll_event()
+        while true {
+            pthread_mutex_lock(&stateMutex)
+            while !stopping && pendingReplies >= Self.maximumPendingReplies {
+                pthread_cond_wait(&replySent, &stateMutex)
+            }
+            if stopping {
+                pthread_mutex_unlock(&stateMutex)
+                break
+            }
+            acceptingThreads.insert(me)
+            pthread_mutex_unlock(&stateMutex)
+            let ready = epoll_wait(keptConnectionsReady, &event, 1, -1)
+            pthread_mutex_lock(&stateMutex)
+            acceptingThreads.remove(me)
+            pthread_mutex_unlock(&stateMutex)
+            if ready < 0 {
+                if isStopping { break }
+                continue  // EINTR
+            }
+            guard ready == 1, let pointer = event.data.ptr else { continue }
+            let request = pointer.assumingMemoryBound(to: FCGX_Request.self)
+            pthread_mutex_lock(&stateMutex)
+            let taken = keptConnections.remove(request) != nil
+            pthread_mutex_unlock(&stateMutex)
+            guard taken else { continue }  // closed at shutdown meanwhile
+            epoll_ctl(keptConnectionsReady, EPOLL_CTL_DEL, request.pointee.ipcFd, nil)
+            // Reads the next request on the kept connection. If the web server closed it instead, libfcgi closes
+            // it too and would accept a new connection: with no listening socket (see `keepIfOpen`), that fails
+            // at once, and the request is freed here.
+            guard FCGX_Accept_r(request) >= 0 else {
+                Self.freeRequest(request)
+                continue
+            }
+            if !serve(request) { Self.freeRequest(request) }
+        }
+        pthread_mutex_lock(&stateMutex)
+        runningWorkers -= 1
+        pthread_mutex_unlock(&stateMutex)
+    }
+
+    /// After an answer: if the connection is still open (the web server asked to keep it), hands `request` to the
+    /// kept connections and returns true; else returns false, and `request` is the caller's to reuse or free.
+    private func keepIfOpen(_ request: UnsafeMutablePointer<FCGX_Request>) -> Bool {
+        let descriptor = request.pointee.ipcFd
+        guard descriptor >= 0 else { return false }
+        // A kept connection only ever reads its own next request, never accepts a new one.
+        request.pointee.listen_sock = -1
+        pthread_mutex_lock(&stateMutex)
+        var kept = false
+        if !stopping && keptConnections.count < Self.maximumKeptConnections {
+            keptConnections.insert(request)
+            var event = epoll_event()
+            // One-shot: reported to one waiting thread only, once, until added again after its next answer.
+            event.events = EPOLLIN.rawValue | EPOLLONESHOT.rawValue
+            event.data.ptr = UnsafeMutableRawPointer(request)
+            kept = epoll_ctl(keptConnectionsReady, EPOLL_CTL_ADD, descriptor, &event) == 0
+            if !kept { keptConnections.remove(request) }
+        }
+        pthread_mutex_unlock(&stateMutex)
+        if !kept { closeKept(request) }
+        return true
+    }
+
+    /// Closes an idle kept connection and frees its request.
+    private func closeKept(_ request: UnsafeMutablePointer<FCGX_Request>) {
+        if request.pointee.ipcFd >= 0 {
+            epoll_ctl(keptConnectionsReady, EPOLL_CTL_DEL, request.pointee.ipcFd, nil)
+            Self.closeConnection(request.pointee.ipcFd)
+            request.pointee.ipcFd = -1
+        }
+        Self.freeRequest(request)
     }
 
     /// A request to accept into. Each one lives on the heap, so that a reply sent later can own it while the
@@ -265,12 +370,9 @@ public final class FastCGIServer: @unchecked Sendable {
         inputRead: Bool,
         with response: GatewayResponse
     ) {
-        // No thread reads a next request on this connection: close it even if the web server asked to keep it
-        // (nginx then opens another), rather than leave it open and unread.
-        request.pointee.keepConnection = 0
         write(response, to: request)
         finish(request, inputRead: inputRead)
-        Self.freeRequest(request)
+        if !keepIfOpen(request) { Self.freeRequest(request) }
         pthread_mutex_lock(&stateMutex)
         pendingReplies -= 1
         pthread_cond_broadcast(&replySent)
@@ -286,6 +388,8 @@ public final class FastCGIServer: @unchecked Sendable {
     /// and closing is enough. Over TCP, or when the body was not read to its end (refused before reading, e.g. too
     /// large: the web server may still be sending it), libfcgi's lingering close stays.
     private func finish(_ request: UnsafeMutablePointer<FCGX_Request>, inputRead: Bool) {
+        // Unread input would be taken for the start of the next request: such a connection is not kept.
+        if !inputRead { request.pointee.keepConnection = 0 }
         let closeHere = isUnixSocket && inputRead && request.pointee.keepConnection == 0
         if closeHere { request.pointee.keepConnection = 1 }
         FCGX_Finish_r(request)
@@ -406,5 +510,14 @@ public final class GatewayReply: @unchecked Sendable {
         guard !sent else { return }
         sent = true
         server.complete(request, inputRead: inputRead, with: response)
+    }
+}
+
+/// What a thread started by `FastCGIServer.run` does.
+private final class ThreadBody {
+    let run: () -> Void
+
+    init(_ run: @escaping () -> Void) {
+        self.run = run
     }
 }

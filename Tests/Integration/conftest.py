@@ -46,7 +46,8 @@ def pytest_runtest_makereport(item, call):
 
 @pytest.fixture
 def make_stack(request, tmp_path, tls):
-    """make_stack(mode, workers=2, max_body_bytes=None, umask=None, fsync=True) -> a started Stack. Afterwards:
+    """make_stack(mode, workers=2, max_body_bytes=None, umask=None, fsync=True, keep_conn=False) -> a started Stack
+    (keep_conn: nginx keeps a pool of connections to Verdict, `fastcgi_keep_conn on`). Afterwards:
     stopped, its whole decision log validated once more, and nginx's error log checked for errors."""
     stacks: list[Stack] = []
     binary_path = binary()
@@ -54,10 +55,10 @@ def make_stack(request, tmp_path, tls):
         pytest.fail(f"no verdict binary at {binary_path}: run `swift build` or set VERDICT_BIN", pytrace=False)
 
     def make(mode: str, workers: int = 2, max_body_bytes: int | None = None, umask: int | None = None,
-             fsync: bool = True) -> Stack:
+             fsync: bool = True, keep_conn: bool = False) -> Stack:
         root = tmp_path / f"stack{len(stacks)}"
         root.mkdir()
-        stack = Stack(root, mode, workers, tls, max_body_bytes, umask, fsync)
+        stack = Stack(root, mode, workers, tls, max_body_bytes, umask, fsync, keep_conn)
         stacks.append(stack)
         return stack.start()
 

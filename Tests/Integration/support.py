@@ -483,9 +483,10 @@ class Stack:
     """nginx (TLS, 127.0.0.1:<port>) -> unix socket -> Verdict workers started in `mode`."""
 
     def __init__(self, root: Path, mode: str, workers: int, tls: dict[str, Path], max_body_bytes: int | None,
-                 umask: int | None, fsync: bool = True):
+                 umask: int | None, fsync: bool = True, keep_conn: bool = False):
         assert mode in MODES
         self.root = root
+        self.keep_conn = keep_conn
         self.mode = mode
         self.workers = workers
         self.umask = umask
@@ -570,11 +571,20 @@ class Stack:
         assert "unix:/run/verdict/verdict.sock" in snippet and "include fastcgi_params;" in snippet
         snippet = snippet.replace("unix:/run/verdict/verdict.sock", f"unix:{self.socket}")
         snippet = snippet.replace("include fastcgi_params;", f"include {FASTCGI_PARAMS};")
+        if self.keep_conn:
+            # nginx's usual tuning: an upstream with a pool of kept connections, asked to stay open.
+            snippet = snippet.replace(f"fastcgi_pass unix:{self.socket};",
+                                      "fastcgi_pass verdict_kept;\n    fastcgi_keep_conn on;")
         (self.root / "verdict-location.conf").write_text(snippet)
         (self.root / "nginx-temp").mkdir(exist_ok=True)
         user = f"{pwd.getpwuid(os.getuid()).pw_name} {grp.getgrgid(os.getgid()).gr_name}"
         conf = (TEMPLATE.read_text().replace("@RUN_DIR@", str(self.root)).replace("@PORT@", str(self.port))
                 .replace("@USER@", user))
+        if self.keep_conn:
+            conf = conf.replace("    keepalive_timeout 30s;",
+                                f"    upstream verdict_kept {{\n        server unix:{self.socket};\n        keepalive 16;\n    }}\n"
+                                "    keepalive_timeout 30s;")
+            assert "verdict_kept {" in conf
         assert "@" not in "".join(l.split("#")[0] for l in conf.splitlines()), "unrendered placeholder"
         path = self.root / "nginx.conf"
         path.write_text(conf)

@@ -3,13 +3,14 @@ fsync on, a writer thread per process appends batches; with it off, each request
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from support import Signer, compact, https_request, stripe_event, veriff_decision
+from support import Signer, children_of, compact, https_request, stripe_event, veriff_decision
 
 EVENTS = 400
 CONNECTIONS = 16
@@ -97,3 +98,39 @@ def test_concurrent_redeliveries_of_one_event_write_one_line(make_stack, mode, f
     assert statuses == {"accepted": 1, "duplicate": copies - 1}, statuses
     assert len({answer["event_id"] for _, answer in results}) == 1
     assert len(stack.log.records()) == 1
+
+
+@pytest.mark.parametrize("fsync", [True, False], ids=["fsync", "no-fsync"])
+def test_nginx_keeping_connections_to_verdict_gets_every_event_answered_and_logged(make_stack, fsync):
+    """nginx with `fastcgi_keep_conn on` and an upstream `keepalive 16` pool, more connections than Verdict has
+    threads: every request is answered 200 and logged once, and nginx logs no upstream error (a worker thread
+    waiting on its own idle kept connection left new ones unaccepted; a kept connection closed after its answer
+    could be reused by nginx as it closed)."""
+    stack = make_stack("serve", workers=2, fsync=fsync, keep_conn=True)
+    count = 240
+    bodies = [compact(stripe_event()) for _ in range(count)]
+    start = threading.Barrier(CONNECTIONS)
+
+    def send_share(share: int):
+        conn = stack.connection()
+        answers = []
+        try:
+            start.wait(10)
+            for index in range(share, count, CONNECTIONS):
+                response = https_request(conn, "POST", "/webhooks/stripe", bodies[index], Signer.stripe(bodies[index]))
+                answers.append((response.status, response.body))
+        finally:
+            conn.close()
+        return answers
+
+    with ThreadPoolExecutor(CONNECTIONS) as pool:
+        results = [answer for share in pool.map(send_share, range(CONNECTIONS)) for answer in share]
+    failures = [r for r in results if r[0] != 200]
+    assert not failures, f"{len(failures)} of {count} not answered 200, e.g. {failures[:3]}"
+    assert len(stack.log.records()) == count
+    # The connections were kept: nginx's pool holds idle ones, so Verdict's workers have them open beside the
+    # listening socket (and the supervisor's copy of it).
+    def sockets(pid: int) -> int:
+        return sum(os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:") for fd in os.listdir(f"/proc/{pid}/fd"))
+    workers = children_of(stack.supervisor.pid)
+    assert sum(sockets(pid) - 1 for pid in workers) > 0, "no connection kept open between requests"
