@@ -37,7 +37,7 @@ let package = Package(
         // The only module that touches libfcgi.
         .target(
             name: "FastCGI",
-            dependencies: ["CFastCGI", "CLinux"]
+            dependencies: ["CFastCGI"]
         ),
 
         // MARK: Executable

@@ -1,7 +1,5 @@
 #pragma once
-// Linux system calls that Swift's Glibc module does not declare (glibc hides them behind _GNU_SOURCE), and epoll,
-// which it leaves out.
-#include <sys/epoll.h>
+// Linux system calls that Swift's Glibc module does not declare (glibc hides them behind _GNU_SOURCE).
 #include <sys/syscall.h>
 #include <errno.h>
 #include <unistd.h>

@@ -1,5 +1,4 @@
 internal import CFastCGI
-internal import CLinux
 
 #if canImport(Glibc)
 @preconcurrency import Glibc
@@ -270,7 +269,8 @@ public final class FastCGIServer: @unchecked Sendable {
         return keepIfOpen(request)
     }
 
-    /// Waits for the web server's next request on any idle kept connection and serves it.
+    /// Waits for the web server's next request on any idle kept connection and serves it. When stopping, first
+    /// serves every request the web server has already sent on one, since the connections are then closed.
     private func keptConnectionLoop() {
         let me = pthread_self()
         // One at a time, so that the other threads waiting here take the other connections ready.
@@ -280,21 +280,17 @@ public final class FastCGIServer: @unchecked Sendable {
             while !stopping && pendingReplies >= Self.maximumPendingReplies {
                 pthread_cond_wait(&replySent, &stateMutex)
             }
-            if stopping {
+            let draining = stopping
+            if !draining { acceptingThreads.insert(me) }
+            pthread_mutex_unlock(&stateMutex)
+            let ready = epoll_wait(keptConnectionsReady, &event, 1, draining ? 0 : -1)
+            if !draining {
+                pthread_mutex_lock(&stateMutex)
+                acceptingThreads.remove(me)
                 pthread_mutex_unlock(&stateMutex)
-                break
             }
-            acceptingThreads.insert(me)
-            pthread_mutex_unlock(&stateMutex)
-            let ready = epoll_wait(keptConnectionsReady, &event, 1, -1)
-            pthread_mutex_lock(&stateMutex)
-            acceptingThreads.remove(me)
-            pthread_mutex_unlock(&stateMutex)
-            if ready < 0 {
-                if isStopping { break }
-                continue  // EINTR
-            }
-            guard ready == 1, let pointer = event.data.ptr else { continue }
+            if ready == 0 && draining { break }
+            guard ready == 1, let pointer = event.data.ptr else { continue }  // EINTR: see `stopping` above
             let request = pointer.assumingMemoryBound(to: FCGX_Request.self)
             pthread_mutex_lock(&stateMutex)
             let taken = keptConnections.remove(request) != nil
@@ -324,7 +320,8 @@ public final class FastCGIServer: @unchecked Sendable {
         request.pointee.listen_sock = -1
         pthread_mutex_lock(&stateMutex)
         var kept = false
-        if !stopping && keptConnections.count < Self.maximumKeptConnections {
+        let stopped = stopping
+        if !stopped && keptConnections.count < Self.maximumKeptConnections {
             keptConnections.insert(request)
             var event = epoll_event()
             // One-shot: reported to one waiting thread only, once, until added again after its next answer.
@@ -334,8 +331,22 @@ public final class FastCGIServer: @unchecked Sendable {
             if !kept { keptConnections.remove(request) }
         }
         pthread_mutex_unlock(&stateMutex)
-        if !kept { closeKept(request) }
+        if kept { return true }
+        // Stopping: the web server may have sent its next request the moment it had the answer. Serve that one,
+        // then close (no longer kept, so this does not repeat).
+        if stopped && Self.hasInput(descriptor) && FCGX_Accept_r(request) >= 0 {
+            request.pointee.keepConnection = 0
+            if !serve(request) { Self.freeRequest(request) }
+            return true
+        }
+        closeKept(request)
         return true
+    }
+
+    /// Whether something is waiting to be read on `descriptor` (or it was closed by the peer).
+    private static func hasInput(_ descriptor: Int32) -> Bool {
+        var entry = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+        return poll(&entry, 1, 0) > 0
     }
 
     /// Closes an idle kept connection and frees its request.

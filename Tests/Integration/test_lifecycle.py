@@ -469,6 +469,33 @@ def test_a_worker_with_idle_kept_connections_stops_promptly_and_closes_them(make
         client.close()
 
 
+@pytest.mark.parametrize("fsync", [True, False], ids=["fsync", "no-fsync"])
+def test_a_request_already_sent_on_a_kept_connection_when_the_worker_stops_is_answered(make_stack, fsync):
+    """Stopping closes the idle kept connections; a request the web server had already sent on one (here, the
+    moment it had the previous answer, so the worker may not even have put the connection aside yet) is served
+    first (with fsync, synced and answered) instead of being cut off."""
+    stack = make_stack("serve", workers=1, fsync=fsync)
+    [worker] = children_of(stack.supervisor.pid)
+    client = FastCGIClient(stack.socket, timeout=10, keep_conn=True)
+    _post_stripe(client)
+    status, _, answer = client.read_response()
+    assert status == 200, answer
+    # The worker, paused, gets the next request and the stop signal together.
+    os.kill(worker, signal.SIGSTOP)
+    try:
+        event = _post_stripe(client)
+        stack.supervisor.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+    finally:
+        os.kill(worker, signal.SIGCONT)
+    status, _, answer = client.read_response()
+    assert status == 200 and json.loads(answer)["event_id"] == event["id"], (status, answer)
+    assert client.sock.recv(1) == b"", "the kept connection stayed open after the worker stopped"
+    client.close()
+    stack.supervisor.wait(10)
+    assert event["id"] in {r["event_id"] for r in stack.log.records()}
+
+
 def test_a_kept_connection_answered_at_once_serves_the_next_request_on_it(make_stack):
     """With fsync off, the thread that read a request answers it at once; a connection the web server asked to
     keep stays open, and the next requests sent on it are answered too."""
