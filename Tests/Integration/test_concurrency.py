@@ -17,6 +17,28 @@ CONNECTIONS = 16
 WORKERS = 3
 
 
+def post_in_parallel(stack, requests: list[tuple[str, bytes, dict]]) -> list[tuple[int, int, object]]:
+    """Posts (endpoint, body, headers) from CONNECTIONS threads, each with its own keep-alive HTTPS connection, all
+    starting at once; returns (index, status, JSON answer when 200 else the body) for each."""
+    start = threading.Barrier(CONNECTIONS)
+
+    def send_share(share: int):
+        conn = stack.connection()
+        answers = []
+        try:
+            start.wait(10)
+            for index in range(share, len(requests), CONNECTIONS):
+                endpoint, body, headers = requests[index]
+                response = https_request(conn, "POST", f"/webhooks/{endpoint}", body, headers)
+                answers.append((index, response.status, response.json() if response.status == 200 else response.body))
+        finally:
+            conn.close()
+        return answers
+
+    with ThreadPoolExecutor(CONNECTIONS) as pool:
+        return [answer for share in pool.map(send_share, range(CONNECTIONS)) for answer in share]
+
+
 @pytest.mark.parametrize("fsync", [True, False], ids=["fsync", "no-fsync"])
 def test_parallel_distinct_events_from_many_connections_give_one_whole_valid_line_each(make_stack, mode, fsync):
     stack = make_stack(mode, workers=WORKERS, fsync=fsync)
@@ -31,25 +53,7 @@ def test_parallel_distinct_events_from_many_connections_give_one_whole_valid_lin
             body = compact(payload)
             events.append(("veriff", payload, body, Signer.veriff(body)))
 
-    # CONNECTIONS threads, each with its own keep-alive HTTPS connection, all starting at once.
-    start = threading.Barrier(CONNECTIONS)
-
-    def send_share(share: int):
-        conn = stack.connection()
-        answers = []
-        try:
-            start.wait(10)
-            for index in range(share, EVENTS, CONNECTIONS):
-                endpoint, _, body, headers = events[index]
-                response = https_request(conn, "POST", f"/webhooks/{endpoint}", body, headers)
-                answers.append((index, response.status, response.json() if response.status == 200 else response.body))
-        finally:
-            conn.close()
-        return answers
-
-    with ThreadPoolExecutor(CONNECTIONS) as pool:
-        results = [answer for share in pool.map(send_share, range(CONNECTIONS)) for answer in share]
-
+    results = post_in_parallel(stack, [(endpoint, body, headers) for endpoint, _, body, headers in events])
     assert len(results) == EVENTS
     failures = [r for r in results if r[1] != 200 or r[2].get("status") != "accepted"]
     assert not failures, f"{len(failures)} not accepted, e.g. {failures[:3]}"
@@ -109,23 +113,8 @@ def test_nginx_keeping_connections_to_verdict_gets_every_event_answered_and_logg
     stack = make_stack("serve", workers=2, fsync=fsync, keep_conn=True)
     count = 240
     bodies = [compact(stripe_event()) for _ in range(count)]
-    start = threading.Barrier(CONNECTIONS)
-
-    def send_share(share: int):
-        conn = stack.connection()
-        answers = []
-        try:
-            start.wait(10)
-            for index in range(share, count, CONNECTIONS):
-                response = https_request(conn, "POST", "/webhooks/stripe", bodies[index], Signer.stripe(bodies[index]))
-                answers.append((response.status, response.body))
-        finally:
-            conn.close()
-        return answers
-
-    with ThreadPoolExecutor(CONNECTIONS) as pool:
-        results = [answer for share in pool.map(send_share, range(CONNECTIONS)) for answer in share]
-    failures = [r for r in results if r[0] != 200]
+    results = post_in_parallel(stack, [("stripe", body, Signer.stripe(body)) for body in bodies])
+    failures = [r for r in results if r[1] != 200]
     assert not failures, f"{len(failures)} of {count} not answered 200, e.g. {failures[:3]}"
     assert len(stack.log.records()) == count
     # The connections were kept: nginx's pool holds idle ones, so Verdict's workers have them open beside the
