@@ -74,6 +74,13 @@ public final class FastCGIServer: @unchecked Sendable {
         guard path.utf8.count < MemoryLayout.size(ofValue: sockaddr_un().sun_path) else {
             throw .socketPathTooLong(path: path)
         }
+        // Checking, removing a stale socket and binding must be one step for two servers started at once on the
+        // same path, or the second removes the first's new socket and binds its own: a lock on the directory
+        // (released when its descriptor closes). Unlocked if the directory cannot be opened; the bind still fails
+        // cleanly then.
+        let directory = open(parentDirectory(of: path), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        defer { if directory >= 0 { close(directory) } }
+        if directory >= 0 { _ = flock(directory, LOCK_EX) }
         try removeStaleSocket(path)
         let fd = FCGX_OpenSocket(path, backlog)
         guard fd >= 0 else { throw .cannotOpenSocket(path: path, errno: errno) }
@@ -81,6 +88,12 @@ public final class FastCGIServer: @unchecked Sendable {
         var status = stat()
         guard lstat(path, &status) == 0 else { throw .cannotOpenSocket(path: path, errno: errno) }
         return ListeningSocket(descriptor: fd, path: path, device: UInt64(status.st_dev), inode: UInt64(status.st_ino))
+    }
+
+    /// The directory holding `path` ("." for a bare name).
+    static func parentDirectory(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
     }
 
     /// Clears the way for a new socket at `path`: removes a socket there only when a connection to it is refused.

@@ -106,4 +106,15 @@ struct ListeningSocketTests {
             try FastCGIServer.openSocket(path: path, mode: 0o660)
         }
     }
+
+    @Test(
+        "the directory locked while a socket is replaced is the one that holds it",
+        arguments: [
+            ("/run/verdict/verdict.sock", "/run/verdict"), ("/verdict.sock", "/"), ("verdict.sock", "."),
+            ("run/verdict.sock", "run"),
+        ]
+    )
+    func parentDirectory(path: String, directory: String) {
+        #expect(FastCGIServer.parentDirectory(of: path) == directory)
+    }
 }

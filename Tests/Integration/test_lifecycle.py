@@ -598,6 +598,31 @@ def test_serve_replaces_a_stale_socket_and_removes_it_at_exit(tmp_path):
     assert not path.exists()
 
 
+def test_two_serves_started_at_once_on_a_stale_socket_leave_exactly_one_serving_there(tmp_path):
+    """Both find the stale socket. The check, the removal and the bind must be one step between them: otherwise
+    the second removes the first's fresh socket and binds its own, and two servers run, one unreachable."""
+    for attempt in range(8):
+        directory = tmp_path / f"attempt{attempt}"
+        directory.mkdir()
+        config = write_config(directory)
+        path = directory / "raced.sock"
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as stale:
+            stale.bind(str(path))  # closed without unlinking: a file nobody answers on
+        both = [_start_serve(config, path, processes=1) for _ in range(2)]
+        try:
+            refused = wait_for(lambda: [p for p in both if p.poll() is not None], 10, "one serve to refuse")
+            time.sleep(0.2)
+            assert len(refused) == 1 and refused[0].returncode == 1, [p.poll() for p in both]
+            stderr = refused[0].stderr.read().decode(errors="replace")
+            assert f"another process is listening on {path}" in stderr, stderr
+            assert wait_for(lambda: _healthz(path), 10, "healthz on the socket") == 200
+        finally:
+            for process in both:
+                if process.poll() is None:
+                    _kill_group(process)
+                process.stderr.close()
+
+
 def test_serve_leaves_a_socket_that_replaced_its_own_at_exit(tmp_path):
     """Another server took the path over while this one ran (after removing this one's file): the socket at the
     path at exit is the other's, and stays."""
