@@ -369,6 +369,13 @@ struct StripeSignatureHeaderTests {
         ("t=-007,v1=aa", ok("-7", ["aa"])),
         ("t=0,v1=aa", ok("0", ["aa"])),
         ("t=99999999999999999999999,v1=aa", ok("99999999999999999999999", ["aa"])),
+        // Python's int() reads at most 4300 digits (leading zeros count, underscores and the sign do not).
+        ("t=\(String(repeating: "9", count: 4300)),v1=aa", ok(String(repeating: "9", count: 4300), ["aa"])),
+        ("t=\(String(repeating: "9", count: 4301)),v1=aa", .failure(.unreadable)),
+        ("t=0\(String(repeating: "9", count: 4300)),v1=aa", .failure(.unreadable)),
+        ("t=-\(String(repeating: "9", count: 4300)),v1=aa", ok("-" + String(repeating: "9", count: 4300), ["aa"])),
+        ("t=9\(String(repeating: "_9", count: 4299)),v1=aa", ok(String(repeating: "9", count: 4300), ["aa"])),
+        ("t=9\(String(repeating: "_9", count: 4300)),v1=aa", .failure(.unreadable)),
         ("t=12__3,v1=aa", .failure(.unreadable)),
         ("t=12_,v1=aa", .failure(.unreadable)),
         ("t=_12,v1=aa", .failure(.unreadable)),

@@ -65,13 +65,18 @@ public struct StripeSignatureHeader: Equatable, Sendable {
 
     private static let pythonWhitespace: Set<UInt8> = [0x20, 0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x1C, 0x1D, 0x1E, 0x1F]
 
+    /// Python's default `sys.get_int_max_str_digits()`: `int()` refuses longer decimal text with a ValueError, which
+    /// stripe-python reports as an unreadable header.
+    static let pythonMaximumDigits = 4300
+
     /// Reads `text` as Python's `int()` does for ASCII input (surrounding whitespace, an optional sign, digits with
-    /// single underscores between them) and returns it in canonical form, or nil.
+    /// single underscores between them, at most 4300 digits counting leading zeros) and returns it in canonical
+    /// form, or nil.
     static func pythonInteger(_ text: String) -> String? {
         // Every real header: plain digits without a leading zero are already canonical.
         let utf8 = text.utf8
         if let first = utf8.first, first != UInt8(ascii: "0"), utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) {
-            return text
+            return utf8.count <= pythonMaximumDigits ? text : nil
         }
         var bytes = Array(text.utf8)[...]
         while let first = bytes.first, pythonWhitespace.contains(first) { bytes.removeFirst() }
@@ -93,7 +98,7 @@ public struct StripeSignatureHeader: Equatable, Sendable {
                 return nil
             }
         }
-        guard !digits.isEmpty, previousWasDigit else { return nil }
+        guard !digits.isEmpty, previousWasDigit, digits.count <= pythonMaximumDigits else { return nil }
         while digits.count > 1, digits.first == UInt8(ascii: "0") { digits.removeFirst() }
         let canonical = String(decoding: digits, as: UTF8.self)
         return negative && canonical != "0" ? "-" + canonical : canonical

@@ -122,6 +122,8 @@ struct StripePython {
             }
             previous = scalar
         }
+        // CPython's default limit on decimal text (`sys.get_int_max_str_digits()`), leading zeros included.
+        guard digits.unicodeScalars.count <= 4300 else { return nil }
         while digits.count > 1, digits.hasPrefix("0") { digits.removeFirst() }
         return negative && digits != "0" ? "-" + digits : digits
     }
