@@ -232,21 +232,9 @@ public final class FastCGIServer: @unchecked Sendable {
         var request = Self.newRequest(listenSocket)
         let me = pthread_self()
         while true {
-            pthread_mutex_lock(&stateMutex)
-            // Replies still owed hold a connection each: past the bound, wait for some to go out before taking more.
-            while !stopping && pendingReplies >= Self.maximumPendingReplies {
-                pthread_cond_wait(&replySent, &stateMutex)
-            }
-            if stopping {
-                pthread_mutex_unlock(&stateMutex)
-                break
-            }
-            acceptingThreads.insert(me)
-            pthread_mutex_unlock(&stateMutex)
+            if startWaiting(me) { break }
             let accepted = FCGX_Accept_r(request)
-            pthread_mutex_lock(&stateMutex)
-            acceptingThreads.remove(me)
-            pthread_mutex_unlock(&stateMutex)
+            stopWaiting(me)
             if accepted < 0 {
                 if isStopping { break }
                 // EINTR: try again at once. Other failures (EMFILE, ENFILE: no descriptor left) would repeat at once
@@ -260,6 +248,29 @@ public final class FastCGIServer: @unchecked Sendable {
             if serve(request) { request = Self.newRequest(listenSocket) }
         }
         Self.freeRequest(request)
+        threadFinished()
+    }
+
+    /// Before a thread blocks for its next connection: waits while the replies still owed are at their bound (each
+    /// holds a connection), then, unless stopping, registers the thread as blocked so that `stop` can wake it.
+    /// Returns whether the server is stopping.
+    private func startWaiting(_ me: pthread_t) -> Bool {
+        pthread_mutex_lock(&stateMutex)
+        defer { pthread_mutex_unlock(&stateMutex) }
+        while !stopping && pendingReplies >= Self.maximumPendingReplies {
+            pthread_cond_wait(&replySent, &stateMutex)
+        }
+        if !stopping { acceptingThreads.insert(me) }
+        return stopping
+    }
+
+    private func stopWaiting(_ me: pthread_t) {
+        pthread_mutex_lock(&stateMutex)
+        acceptingThreads.remove(me)
+        pthread_mutex_unlock(&stateMutex)
+    }
+
+    private func threadFinished() {
         pthread_mutex_lock(&stateMutex)
         runningWorkers -= 1
         pthread_mutex_unlock(&stateMutex)
@@ -289,19 +300,9 @@ public final class FastCGIServer: @unchecked Sendable {
         // One at a time, so that the other threads waiting here take the other connections ready.
         var event = epoll_event()
         while true {
-            pthread_mutex_lock(&stateMutex)
-            while !stopping && pendingReplies >= Self.maximumPendingReplies {
-                pthread_cond_wait(&replySent, &stateMutex)
-            }
-            let draining = stopping
-            if !draining { acceptingThreads.insert(me) }
-            pthread_mutex_unlock(&stateMutex)
+            let draining = startWaiting(me)
             let ready = epoll_wait(keptConnectionsReady, &event, 1, draining ? 0 : -1)
-            if !draining {
-                pthread_mutex_lock(&stateMutex)
-                acceptingThreads.remove(me)
-                pthread_mutex_unlock(&stateMutex)
-            }
+            if !draining { stopWaiting(me) }
             if ready == 0 && draining { break }
             guard ready == 1, let pointer = event.data.ptr else { continue }  // EINTR: see `stopping` above
             let request = pointer.assumingMemoryBound(to: FCGX_Request.self)
@@ -319,9 +320,7 @@ public final class FastCGIServer: @unchecked Sendable {
             }
             if !serve(request) { Self.freeRequest(request) }
         }
-        pthread_mutex_lock(&stateMutex)
-        runningWorkers -= 1
-        pthread_mutex_unlock(&stateMutex)
+        threadFinished()
     }
 
     /// After an answer: if the connection is still open (the web server asked to keep it), hands `request` to the
