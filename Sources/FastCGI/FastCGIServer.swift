@@ -21,9 +21,10 @@ public final class FastCGIServer: @unchecked Sendable {
     private let isUnixSocket: Bool
     // Guarded by `stateMutex`.
     private var stateMutex = pthread_mutex_t()
-    /// The threads waiting in `accept`, to wake at shutdown. All threads wait in `accept` at once: Linux hands each
+    /// The threads blocked waiting for a connection (in `accept`) or for a kept connection's next request (in
+    /// `epoll_wait`), to wake at shutdown. All accepting threads wait in `accept` at once: Linux hands each
     /// connection to one of them, so libfcgi's example's accept mutex would only add a futex hand-off per request.
-    private var acceptingThreads = Set<pthread_t>()
+    private var waitingThreads = Set<pthread_t>()
     private var stopping = false
     private var runningWorkers = 0
     /// Requests accepted whose `GatewayReply` has not been sent yet (with `respondLater`).
@@ -200,11 +201,12 @@ public final class FastCGIServer: @unchecked Sendable {
         // Not FCGX_ShutdownPending(): a thread in libfcgi's wait for a new connection's first bytes would then spin
         // on the descriptor it closed and never return. The wake-up below ends `accept`, and a request being read
         // is finished normally.
-        // Wake the workers that sit in accept() until all have left; requests in flight run to completion.
+        // Wake the threads that sit in accept() or epoll_wait() until all have left; requests in flight run to
+        // completion.
         while true {
             pthread_mutex_lock(&stateMutex)
             let running = runningWorkers
-            for accepting in acceptingThreads { pthread_kill(accepting, SIGUSR1) }
+            for waiting in waitingThreads { pthread_kill(waiting, SIGUSR1) }
             pthread_cond_broadcast(&replySent)
             pthread_mutex_unlock(&stateMutex)
             if running == 0 { break }
@@ -260,13 +262,13 @@ public final class FastCGIServer: @unchecked Sendable {
         while !stopping && pendingReplies >= Self.maximumPendingReplies {
             pthread_cond_wait(&replySent, &stateMutex)
         }
-        if !stopping { acceptingThreads.insert(me) }
+        if !stopping { waitingThreads.insert(me) }
         return stopping
     }
 
     private func stopWaiting(_ me: pthread_t) {
         pthread_mutex_lock(&stateMutex)
-        acceptingThreads.remove(me)
+        waitingThreads.remove(me)
         pthread_mutex_unlock(&stateMutex)
     }
 
