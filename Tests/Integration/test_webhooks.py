@@ -153,20 +153,25 @@ def test_veriff_event_webhook_is_logged_as_an_in_progress_event(stack: Stack):
 
 
 STRIPE_CASES = [
-    # status, event type suffix, last_error, outcome, final
-    ("verified", None, None, "approved", True),
+    # status, event type suffix, last_error, outcome, final, needs_review
+    ("verified", None, None, "approved", True, False),
     ("requires_input", None, {"code": "document_expired", "reason": "The document has expired."},
-     "resubmission_requested", False),
-    ("processing", None, None, "in_progress", False),
-    ("canceled", None, None, "canceled", True),
+     "resubmission_requested", False, False),
+    # A failed check, not a user who stopped: a person should look.
+    ("requires_input", None, {"code": "selfie_manipulated", "reason": "The selfie was manipulated."},
+     "resubmission_requested", False, True),
+    ("processing", None, None, "in_progress", False, False),
+    ("canceled", None, None, "canceled", True, False),
 ]
 
 
 @pytest.mark.parametrize(
-    "status, suffix, last_error, outcome, final", STRIPE_CASES, ids=[c[0] for c in STRIPE_CASES]
+    "status, suffix, last_error, outcome, final, needs_review",
+    STRIPE_CASES,
+    ids=[c[0] + (f"-{c[2]['code']}" if c[2] else "") for c in STRIPE_CASES],
 )
 def test_stripe_identity_event_with_valid_signature_is_accepted_and_logged_once(
-    stack: Stack, status, suffix, last_error, outcome, final
+    stack: Stack, status, suffix, last_error, outcome, final, needs_review
 ):
     event = stripe_event(status, suffix, last_error)
     body = compact(event)
@@ -191,7 +196,7 @@ def test_stripe_identity_event_with_valid_signature_is_accepted_and_logged_once(
         "metadata": session["metadata"],
         "outcome": outcome,
         "final": final,
-        "needs_review": False,
+        "needs_review": needs_review,
         "anomaly": None,
         "provider_status": status,
         "provider_code": None,

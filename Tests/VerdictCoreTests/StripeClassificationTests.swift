@@ -324,6 +324,37 @@ struct StripeClassificationTests {
         #expect(record.providerCode == nil)
     }
 
+    /// Stripe's 19 `last_error.code`s (stripe-node and stripe-go agree), split as the reference's classifier does.
+    static let userSideCodes = [
+        "abandoned", "consent_declined", "device_not_supported", "email_verification_declined",
+        "phone_verification_declined", "country_not_supported", "document_expired", "document_type_not_supported",
+        "under_supported_age",
+    ]
+    static let failedCheckCodes = [
+        "document_unverified_other", "email_unverified_other", "id_number_insufficient_document_data",
+        "id_number_mismatch", "id_number_unverified_other", "phone_unverified_other", "selfie_document_missing_photo",
+        "selfie_face_mismatch", "selfie_manipulated", "selfie_unverified_other",
+    ]
+
+    @Test(
+        "requires_input: a failed check or an unknown code needs review, a user who stopped does not",
+        arguments: userSideCodes.map { (#""\#($0)""#, false) } + failedCheckCodes.map { (#""\#($0)""#, true) }
+            + [(#""some_future_code""#, true), ("42", true)]
+    )
+    func requiresInputReview(_ code: String, needsReview: Bool) throws {
+        let record = try Self.interpret(
+            Self.event(
+                type: Self.prefix + "requires_input",
+                status: "requires_input",
+                lastError: #"{"code":\#(code),"reason":"Free text."}"#
+            )
+        )
+        #expect(record.outcome == .resubmissionRequested)
+        #expect(record.final == false)
+        #expect(record.needsReview == needsReview)
+        #expect(record.anomaly == nil)
+    }
+
     @Test("last_error {code:null, reason:null} records no reason")
     func allNullLastError() throws {
         let record = try Self.interpret(

@@ -13,7 +13,8 @@ public struct Interpretation: Equatable, Sendable {
     public var outcome: Outcome
     /// False when the provider will send more for this session.
     public var final: Bool
-    /// True when a person should look: a review status, an unknown status, or a code that contradicts the status.
+    /// True when a person should look: a review status, an unknown status, a failed check (Stripe), or a code that
+    /// contradicts the status.
     public var needsReview: Bool
     /// Why the classification is not the plain one, when it is not.
     public var anomaly: String?

@@ -12,6 +12,15 @@ enum StripeEvent {
         "redacted": nil,
     ]
 
+    /// `last_error.code`s that say the user stopped, could not go on, or needs another document or person. Any other
+    /// code, including one Stripe adds later, says a check failed (a selfie that does not match or was manipulated,
+    /// an ID number that does not match, a document that could not be verified): a risk a person should look at.
+    static let userSideErrorCodes: Set<String> = [
+        "abandoned", "consent_declined", "device_not_supported", "email_verification_declined",
+        "phone_verification_declined", "country_not_supported", "document_expired", "document_type_not_supported",
+        "under_supported_age",
+    ]
+
     static func interpret(_ payload: JSONValue) throws(Rejection) -> Interpretation {
         guard let event = payload.objectValue else { throw .unexpectedPayload("expected a JSON object") }
         guard let eventID = event["id"]?.stringValue, !eventID.isEmpty else {
@@ -66,7 +75,7 @@ enum StripeEvent {
             record.final = true
             return record
         }
-        classify(status: status, hasError: errorCode != nil, into: &record)
+        classify(status: status, errorCode: errorCode, into: &record)
         if let expected, expected != status {
             record.needsReview = true
             record.anomaly = "event type \(type) carries status \(status)"
@@ -79,16 +88,17 @@ enum StripeEvent {
         return record
     }
 
-    static func classify(status: String, hasError: Bool, into record: inout Interpretation) {
+    static func classify(status: String, errorCode: JSONValue?, into record: inout Interpretation) {
         switch status {
         case "verified":
             record.outcome = .approved
             record.final = true
             record.kind = .decision
-        case "requires_input" where hasError:
+        case "requires_input" where errorCode != nil:
             record.outcome = .resubmissionRequested
             record.final = false
             record.kind = .decision
+            record.needsReview = !(errorCode?.stringValue.map(userSideErrorCodes.contains) ?? false)
         case "requires_input", "processing":
             record.outcome = .inProgress
             record.final = false
