@@ -41,6 +41,9 @@ public final class FastCGIServer: @unchecked Sendable {
     /// Idle kept connections at once per process; past that, an answered connection is closed (the web server
     /// opens another). nginx keeps at most its `keepalive` count per worker process.
     static let maximumKeptConnections = 128
+    /// Kept connections on which the web server sent its next request after the server began to stop, answered by
+    /// `run` once the threads have left.
+    private var sentAtStop: [UnsafeMutablePointer<FCGX_Request>] = []
 
     /// Whether standard input is a listening socket, i.e. a FastCGI spawner (spawn-fcgi, systemd, mod_fcgid)
     /// started this process. The corresponding C function is `FCGX_IsCGI`.
@@ -214,9 +217,21 @@ public final class FastCGIServer: @unchecked Sendable {
             nanosleep(&pause, nil)
         }
         for thread in workers { pthread_join(thread, nil) }
-        // Replies still owed go out before the process exits (the application sends them from its own threads).
+        // Replies still owed go out before the process exits (the application sends them from its own threads), and
+        // requests sent on kept connections meanwhile are answered here, each possibly owing a reply in turn.
         pthread_mutex_lock(&stateMutex)
-        while pendingReplies > 0 { pthread_cond_wait(&replySent, &stateMutex) }
+        while true {
+            while pendingReplies > 0 && sentAtStop.isEmpty { pthread_cond_wait(&replySent, &stateMutex) }
+            guard let request = sentAtStop.popLast() else { break }
+            pthread_mutex_unlock(&stateMutex)
+            if FCGX_Accept_r(request) >= 0 {
+                request.pointee.keepConnection = 0
+                if !serve(request) { Self.freeRequest(request) }
+            } else {
+                Self.freeRequest(request)
+            }
+            pthread_mutex_lock(&stateMutex)
+        }
         let idle = keptConnections
         keptConnections = []
         pthread_mutex_unlock(&stateMutex)
@@ -346,11 +361,14 @@ public final class FastCGIServer: @unchecked Sendable {
         }
         pthread_mutex_unlock(&stateMutex)
         if kept { return true }
-        // Stopping: the web server may have sent its next request the moment it had the answer. Serve that one,
-        // then close (no longer kept, so this does not repeat).
-        if stopped && Self.hasInput(descriptor) && FCGX_Accept_r(request) >= 0 {
-            request.pointee.keepConnection = 0
-            if !serve(request) { Self.freeRequest(request) }
+        if stopped && Self.hasInput(descriptor) {
+            // The web server may have sent its next request the moment it had the answer. `run` serves it, not
+            // this thread: this may be the application's thread that sends replies (the log's writer), and the
+            // request (a health check) may need that very thread. `run` takes it: it first joins the threads, and
+            // waits while a reply is owed (this one until `complete` returns).
+            pthread_mutex_lock(&stateMutex)
+            sentAtStop.append(request)
+            pthread_mutex_unlock(&stateMutex)
             return true
         }
         closeKept(request)

@@ -498,6 +498,37 @@ def test_a_request_already_sent_on_a_kept_connection_when_the_worker_stops_is_an
     assert event["id"] in {r["event_id"] for r in stack.log.records()}
 
 
+def test_a_health_check_sent_on_a_kept_connection_as_the_writer_answers_at_stop_is_answered(make_stack):
+    """With fsync, the log's writer thread sends the replies. A request the web server sends on a kept connection
+    the moment it has such a reply, while the worker stops, is served once the worker's threads have left, not by
+    the writer: a health check needs the writer, which would wait on itself, and the worker would never exit."""
+    stack = make_stack("serve", workers=1, fsync=True)
+    warm_up = FastCGIClient(stack.socket, timeout=5)
+    _post_stripe(warm_up)
+    assert warm_up.read_response()[0] == 200
+    warm_up.close()
+    # The writer takes this lock before appending: holding it keeps the next reply owed.
+    lock = os.open(stack.log_dir / ".verdict" / "lock", os.O_RDWR)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        client = FastCGIClient(stack.socket, timeout=10, keep_conn=True)
+        event = _post_stripe(client)
+        time.sleep(0.3)  # read by the worker, now waiting for the writer
+        client.send_whole_request(fastcgi_params("GET", "/webhooks/healthz", b"", {}), b"")
+        stack.supervisor.send_signal(signal.SIGTERM)
+        time.sleep(0.3)  # the worker is stopping
+    finally:
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        os.close(lock)
+    status, _, answer = client.read_response()
+    assert status == 200 and json.loads(answer)["event_id"] == event["id"], (status, answer)
+    status, _, answer = client.read_response()
+    assert status == 200 and json.loads(answer)["status"] == "ok", (status, answer)
+    assert client.sock.recv(1) == b"", "the kept connection stayed open after the worker stopped"
+    client.close()
+    stack.supervisor.wait(10)
+
+
 def _cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
