@@ -150,6 +150,9 @@ public final class LogDirectory {
     }
 
     private func createDirectories() throws(DecisionLogError) {
+        // `.verdict` is made last, after the directories above it are synced into their parents. While it is missing,
+        // whoever made them may have died, or failed to sync, in between: then every one is synced again.
+        if (try? FilePath(stateDirectory).stat()) != nil { return }
         var path = settings.directory.hasPrefix("/") ? "" : "."
         for component in settings.directory.split(separator: "/", omittingEmptySubsequences: true) {
             let parent = path.isEmpty ? "/" : path
@@ -161,7 +164,11 @@ public final class LogDirectory {
                 throw DecisionLogError("create directory", path, error)
             }
             // A directory made here must survive a crash too, or the synced files below it could vanish with it.
-            if created && settings.fsync { try syncDirectory(parent) }
+            // One found here may be another writer's, unsynced: synced too, but only as far as its parent can be
+            // opened (shared hosts have parents that cannot be read; its maker, if a writer, managed to).
+            if settings.fsync {
+                if created { try syncDirectory(parent) } else { try? syncDirectory(parent) }
+            }
         }
         do {
             try system_mkdir(stateDirectory, 0o700)

@@ -681,34 +681,53 @@ def synced_directories(trace: str) -> list[str]:
     return synced
 
 
+def post_cgi_traced(tmp_path: Path, config: Path, name: str) -> list[str]:
+    """Posts a fresh signed Veriff decision through CGI under strace; returns the directories it synced."""
+    if shutil.which("strace") is None:
+        pytest.skip("strace is not installed")
+    body, headers = signed("veriff", fresh_event("veriff"))
+    trace = tmp_path / name
+    run = subprocess.run(
+        ["strace", "-f", "-qq", "-e", "trace=openat,fsync", "-o", str(trace), str(support.binary())],
+        input=body, env=cgi_env(config, "POST", "veriff", body, headers), capture_output=True, cwd="/",
+        timeout=30,
+    )
+    if run.returncode != 0 and b"ptrace" in run.stderr.lower():
+        pytest.skip(f"strace cannot trace here: {run.stderr.decode(errors='replace').strip()}")
+    status, _, answer = parse_cgi_output(run.stdout)
+    assert status == 200 and json.loads(answer)["status"] == "accepted", (status, answer, run.stderr)
+    return [os.path.realpath(path) for path in synced_directories(trace.read_text())]
+
+
 def test_a_day_file_whose_creator_died_before_syncing_the_directory_gets_it_synced_by_the_next_writer(tmp_path):
     """A writer creates the day's file, syncs the directory, then appends. One that died (or whose sync failed) in
     between leaves the file with no complete append, and the next writer must sync the directory, or a power cut
     could take the file and every line acknowledged since. Once an append has completed, later CGI requests do
     not sync the directory again."""
-    if shutil.which("strace") is None:
-        pytest.skip("strace is not installed")
     config = write_config(tmp_path)
     log_dir = tmp_path / "log"
     log_dir.mkdir(mode=0o750)
+    (log_dir / ".verdict").mkdir(mode=0o700)
     day_file(log_dir).touch(mode=0o640)
 
-    def post_traced(name: str) -> list[str]:
-        body, headers = signed("veriff", fresh_event("veriff"))
-        trace = tmp_path / name
-        run = subprocess.run(
-            ["strace", "-f", "-qq", "-e", "trace=openat,fsync", "-o", str(trace), str(support.binary())],
-            input=body, env=cgi_env(config, "POST", "veriff", body, headers), capture_output=True, cwd="/",
-            timeout=30,
-        )
-        if run.returncode != 0 and b"ptrace" in run.stderr.lower():
-            pytest.skip(f"strace cannot trace here: {run.stderr.decode(errors='replace').strip()}")
-        status, _, answer = parse_cgi_output(run.stdout)
-        assert status == 200 and json.loads(answer)["status"] == "accepted", (status, answer, run.stderr)
-        return [os.path.realpath(path) for path in synced_directories(trace.read_text())]
+    assert os.path.realpath(log_dir) in post_cgi_traced(tmp_path, config, "first.trace")
+    assert post_cgi_traced(tmp_path, config, "second.trace") == []
+    assert_verify_log_clean(log_dir, lines=2)
 
-    assert os.path.realpath(log_dir) in post_traced("first.trace")
-    assert post_traced("second.trace") == []
+
+def test_a_log_directory_whose_creator_died_before_syncing_its_parent_gets_it_synced_by_the_next_writer(tmp_path):
+    """A writer creates the log directory, syncs its parent, then creates `.verdict/` in it. One that died (or
+    whose sync failed) in between leaves the directory without `.verdict/`, and the next writer must sync the
+    parent, or a power cut could take the directory and every line acknowledged in it. Once `.verdict/` exists,
+    later CGI requests sync nothing."""
+    config = write_config(tmp_path)
+    log_dir = tmp_path / "log"
+    log_dir.mkdir(mode=0o750)
+
+    first = post_cgi_traced(tmp_path, config, "first.trace")
+    assert os.path.realpath(tmp_path) in first, first
+    assert (log_dir / ".verdict").is_dir()
+    assert post_cgi_traced(tmp_path, config, "second.trace") == []
     assert_verify_log_clean(log_dir, lines=2)
 
 
