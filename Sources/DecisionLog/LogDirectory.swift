@@ -164,8 +164,8 @@ public final class LogDirectory {
                 throw DecisionLogError("create directory", path, error)
             }
             // A directory made here must survive a crash too, or the synced files below it could vanish with it.
-            // One found here may be another writer's, unsynced: synced too, but only as far as its parent can be
-            // opened (shared hosts have parents that cannot be read; its maker, if a writer, managed to).
+            // One found here may be a writer's that died before syncing it: synced too, unless its parent cannot be
+            // opened (shared hosts have unreadable ones; a writer that made a directory there failed at this sync).
             if settings.fsync {
                 if created { try syncDirectory(parent) } else { try? syncDirectory(parent) }
             }

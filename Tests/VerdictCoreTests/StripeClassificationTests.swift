@@ -324,7 +324,8 @@ struct StripeClassificationTests {
         #expect(record.providerCode == nil)
     }
 
-    /// Stripe's 19 `last_error.code`s (stripe-node and stripe-go agree), split as the reference's classifier does.
+    /// Stripe's 19 `last_error.code`s (stripe-node and stripe-go agree), split as the reference's suggested
+    /// classifier does; the two `*_verification_declined`, which it leaves out, go with `consent_declined`.
     static let userSideCodes = [
         "abandoned", "consent_declined", "device_not_supported", "email_verification_declined",
         "phone_verification_declined", "country_not_supported", "document_expired", "document_type_not_supported",
