@@ -246,26 +246,63 @@ public final class FastCGIServer: @unchecked Sendable {
     }
 
     private func workerLoop() {
-        var request = Self.newRequest(listenSocket)
+        // Over a unix socket the thread accepts, and libfcgi only reads (see `readRequest`).
+        let libfcgiListens = isUnixSocket ? -1 : listenSocket
+        var request = Self.newRequest(libfcgiListens)
         let me = pthread_self()
         while true {
             if startWaiting(me) { break }
-            let accepted = FCGX_Accept_r(request)
-            stopWaiting(me)
-            if accepted < 0 {
-                if isStopping { break }
-                // EINTR: try again at once. Other failures (EMFILE, ENFILE: no descriptor left) would repeat at once
-                // while the connection waits in the backlog: pause instead of spinning.
-                if accepted != -EINTR {
-                    var pause = timespec(tv_sec: 0, tv_nsec: 10_000_000)
-                    nanosleep(&pause, nil)
+            if isUnixSocket {
+                let connection = accept(listenSocket, nil, nil)
+                let failure = errno
+                stopWaiting(me)
+                guard connection >= 0 else {
+                    if isStopping { break }
+                    if failure != EINTR { Self.pauseAfterFailedAccept() }
+                    continue
                 }
-                continue
+                guard readRequest(on: connection, into: request) else { continue }
+            } else {
+                let accepted = FCGX_Accept_r(request)
+                stopWaiting(me)
+                if accepted < 0 {
+                    if isStopping { break }
+                    if accepted != -EINTR { Self.pauseAfterFailedAccept() }
+                    continue
+                }
             }
-            if serve(request) { request = Self.newRequest(listenSocket) }
+            if serve(request) { request = Self.newRequest(libfcgiListens) }
         }
         Self.freeRequest(request)
         threadFinished()
+    }
+
+    /// EINTR: try again at once. Other failures (EMFILE, ENFILE: no descriptor left) would repeat at once while the
+    /// connection waits in the backlog: pause instead of spinning.
+    private static func pauseAfterFailedAccept() {
+        var pause = timespec(tv_sec: 0, tv_nsec: 10_000_000)
+        nanosleep(&pause, nil)
+    }
+
+    /// Reads the request on `connection`, just accepted, into `request`, as libfcgi reads a kept connection's next
+    /// request; false when the connection brought none (it is then closed).
+    ///
+    /// libfcgi's own accept waits up to 2 s for a new connection's first bytes, as here, but gives up on the
+    /// connection when a signal interrupts that wait: at shutdown, the wake-up meant for the threads in `accept`
+    /// dropped a connection accepted a moment before, and its request got no answer. Here only `accept` is woken.
+    private func readRequest(on connection: Int32, into request: UnsafeMutablePointer<FCGX_Request>) -> Bool {
+        var entry = pollfd(fd: connection, events: Int16(POLLIN), revents: 0)
+        var ready: Int32
+        repeat { ready = poll(&entry, 1, 2000) } while ready < 0 && errno == EINTR
+        guard ready > 0 else {
+            close(connection)
+            return false
+        }
+        request.pointee.ipcFd = connection
+        // Not closed by the finish of a previous request that FCGX_Accept_r begins with.
+        request.pointee.keepConnection = 1
+        // On failure libfcgi has closed the connection, and would accept another: it cannot (no listening socket).
+        return FCGX_Accept_r(request) >= 0
     }
 
     /// Before a thread blocks for its next connection: waits while the replies still owed are at their bound (each

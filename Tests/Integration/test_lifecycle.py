@@ -529,6 +529,24 @@ def test_a_health_check_sent_on_a_kept_connection_as_the_writer_answers_at_stop_
     stack.supervisor.wait(10)
 
 
+@pytest.mark.parametrize("fsync", [True, False], ids=["fsync", "no-fsync"])
+def test_a_connection_accepted_before_the_worker_stops_is_answered_when_its_request_follows(make_stack, fsync):
+    """Stopping wakes the threads waiting in `accept`. A connection already accepted, whose request has not arrived
+    yet (the web server connects, then writes), is not one of them: its request, sent after the stop signal, is
+    read and answered (libfcgi's own accept dropped such a connection unanswered)."""
+    stack = make_stack("serve", workers=1, fsync=fsync)
+    client = FastCGIClient(stack.socket, timeout=10)
+    time.sleep(0.3)  # accepted, waiting for the request's first bytes
+    stack.supervisor.send_signal(signal.SIGTERM)
+    time.sleep(0.3)  # the worker is stopping
+    event = _post_stripe(client)
+    status, _, answer = client.read_response()
+    assert status == 200 and json.loads(answer)["event_id"] == event["id"], (status, answer)
+    client.close()
+    stack.supervisor.wait(10)
+    assert event["id"] in {r["event_id"] for r in stack.log.records()}
+
+
 def _cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
