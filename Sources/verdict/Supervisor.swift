@@ -39,6 +39,14 @@ enum Supervisor {
         }
         for _ in 0..<processes { spawn() }
 
+        // A stop asked for while workers are being reaped and restarted comes first: with workers dying faster than
+        // they are restarted, the reaping would otherwise never end and never get back to its `sigwait`.
+        func stopRequested() -> Bool {
+            var pending = sigset_t()
+            sigpending(&pending)
+            return sigismember(&pending, SIGTERM) == 1 || sigismember(&pending, SIGINT) == 1
+        }
+
         var stopping = false
         var lastRestart: Int64 = 0
         while !children.isEmpty {
@@ -47,7 +55,8 @@ enum Supervisor {
             if received == SIGTERM || received == SIGINT {
                 stopping = true
                 for child in children { kill(child, SIGTERM) }
-                continue
+                // On to reaping: workers that died before the stop may be left unreaped (see `stopRequested`), and
+                // their SIGCHLD is already taken.
             }
             var status: Int32 = 0
             while true {
@@ -55,11 +64,13 @@ enum Supervisor {
                 if pid <= 0 { break }
                 children.remove(pid)
                 guard !stopping else { continue }
+                if stopRequested() { break }
                 Environment.report("worker \(pid) ended unexpectedly (status \(status)); starting another")
                 // A worker that dies at once again and again must not make this loop spin.
                 let now = Environment.now().millisecondsSinceEpoch
                 if now - lastRestart < 1000 { sleep(1) }
                 lastRestart = now
+                if stopRequested() { break }
                 spawn()
             }
         }

@@ -365,6 +365,27 @@ def test_a_restarted_worker_stops_on_a_sigterm_sent_as_soon_as_it_exists(make_st
     assert stack.supervisor.wait(10) == 0, stack.output()
 
 
+def test_serve_stops_on_sigterm_while_its_workers_keep_dying(make_stack):
+    """Workers that die as fast as they are restarted (here: killed the moment they appear, three of them) keep the
+    supervisor reaping and restarting; a SIGTERM meanwhile must still stop it, promptly and with status 0."""
+    stack = make_stack("serve", workers=3)
+    supervisor = stack.supervisor.pid
+    deadline = time.monotonic() + 12
+    stop_sent_at = None
+    while stack.supervisor.poll() is None and time.monotonic() < deadline:
+        for child in children_of(supervisor):
+            try:
+                os.kill(child, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        if stop_sent_at is None and time.monotonic() > deadline - 10:
+            stack.supervisor.send_signal(signal.SIGTERM)
+            stop_sent_at = time.monotonic()
+        time.sleep(0.001)
+    assert stack.supervisor.poll() == 0, "serve did not stop on SIGTERM while its workers kept dying"
+    assert time.monotonic() - stop_sent_at < 5, "serve took too long to stop"
+
+
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_cgi_and_the_command_line_stop_at_once_on_sigterm_and_sigint(tmp_path, stop):
     """Only the FastCGI modes keep the stop signals blocked for their `sigwait`; a CGI process waiting for its body
