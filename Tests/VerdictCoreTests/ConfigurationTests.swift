@@ -627,4 +627,22 @@ struct ConfigurationTests {
         let leaked = error.description.contains(secret) || error.description.contains(secret.prefix(12))
         #expect(!leaked)
     }
+
+    @Test(
+        "A secret pasted on a line of its own is not echoed in the error",
+        arguments: [
+            TestSecret(label: "Veriff key", text: "f04bdb47-d3be-4b28-b028-a652feb060b5"),
+            TestSecret(label: "Stripe signing secret", text: "whsec_9f8e7d6c5b4a39281706f5e4d3c2b1a0"),
+        ]
+    )
+    func secretOnItsOwnLineNotEchoed(_ argument: TestSecret) throws {
+        let secret = argument.text
+        let error = try #require(
+            Self.failure("log_dir = \"/l\"\n[[endpoint]]\nname = \"v\"\nprovider = \"veriff\"\n\(secret)\n")
+        )
+        #expect(error.line == 5)
+        #expect(error.problem.contains("expected '='"), "\(error.problem)")
+        let leaked = error.description.contains(secret) || error.description.contains(secret.prefix(12))
+        #expect(!leaked)
+    }
 }

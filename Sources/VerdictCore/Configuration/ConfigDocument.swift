@@ -64,7 +64,8 @@ public struct ConfigDocument: Sendable {
             let key = try cursor.parseKey()
             cursor.skipSpaces()
             guard cursor.consume("=") else {
-                throw cursor.error("expected '=' after the key \(key)")
+                // Not quoted back: a word alone on a line may be a secret pasted in the wrong place.
+                throw cursor.error("expected '=' after the first word (a line is `key = value`)")
             }
             cursor.skipSpaces()
             // An array may span lines: join following lines until the brackets balance.
