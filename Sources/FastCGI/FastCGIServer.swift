@@ -224,12 +224,7 @@ public final class FastCGIServer: @unchecked Sendable {
             while pendingReplies > 0 && sentAtStop.isEmpty { pthread_cond_wait(&replySent, &stateMutex) }
             guard let request = sentAtStop.popLast() else { break }
             pthread_mutex_unlock(&stateMutex)
-            if FCGX_Accept_r(request) >= 0 {
-                request.pointee.keepConnection = 0
-                if !serve(request) { Self.freeRequest(request) }
-            } else {
-                Self.freeRequest(request)
-            }
+            serveNextRequest(request, thenClose: true)
             pthread_mutex_lock(&stateMutex)
         }
         let idle = keptConnections
@@ -301,8 +296,22 @@ public final class FastCGIServer: @unchecked Sendable {
         request.pointee.ipcFd = connection
         // Not closed by the finish of a previous request that FCGX_Accept_r begins with.
         request.pointee.keepConnection = 1
-        // On failure libfcgi has closed the connection, and would accept another: it cannot (no listening socket).
+        // On failure libfcgi has closed the connection (see `serveNextRequest`).
         return FCGX_Accept_r(request) >= 0
+    }
+
+    /// Reads and serves the next request on a kept connection, then frees `request` unless it was handed on;
+    /// `thenClose`: the connection is closed after this answer, whatever the web server asked.
+    ///
+    /// If the web server closed the connection instead, libfcgi closes it too and would accept a new connection:
+    /// with no listening socket (see `keepIfOpen`), that fails at once.
+    private func serveNextRequest(_ request: UnsafeMutablePointer<FCGX_Request>, thenClose: Bool) {
+        guard FCGX_Accept_r(request) >= 0 else {
+            Self.freeRequest(request)
+            return
+        }
+        if thenClose { request.pointee.keepConnection = 0 }
+        if !serve(request) { Self.freeRequest(request) }
     }
 
     /// Before a thread blocks for its next connection: waits while the replies still owed are at their bound (each
@@ -365,14 +374,7 @@ public final class FastCGIServer: @unchecked Sendable {
             pthread_mutex_unlock(&stateMutex)
             guard taken else { continue }  // closed at shutdown meanwhile
             epoll_ctl(keptConnectionsReady, EPOLL_CTL_DEL, request.pointee.ipcFd, nil)
-            // Reads the next request on the kept connection. If the web server closed it instead, libfcgi closes
-            // it too and would accept a new connection: with no listening socket (see `keepIfOpen`), that fails
-            // at once, and the request is freed here.
-            guard FCGX_Accept_r(request) >= 0 else {
-                Self.freeRequest(request)
-                continue
-            }
-            if !serve(request) { Self.freeRequest(request) }
+            serveNextRequest(request, thenClose: false)
         }
         threadFinished()
     }
