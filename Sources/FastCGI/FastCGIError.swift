@@ -12,8 +12,7 @@ public enum FastCGIError: Error, Equatable, Sendable, CustomStringConvertible {
         switch self {
         case .libraryInitFailed(let code): "libfcgi failed to initialise (FCGX_Init returned \(code))"
         case .cannotOpenSocket(let path, let errno):
-            "cannot listen on \(path): \(String(cString: strerror(errno))) (is another verdict running? "
-                + "is the directory writable?)"
+            "cannot listen on \(path): \(String(cString: strerror(errno)))" + listenHint(errno)
         case .notASocket(let path):
             "\(path) exists and is not a socket; remove it or choose another path"
         case .socketInUse(let path):
@@ -23,6 +22,14 @@ public enum FastCGIError: Error, Equatable, Sendable, CustomStringConvertible {
         case .cannotSetSocketMode(let path, let errno):
             "cannot set the mode of \(path): \(String(cString: strerror(errno)))"
         case .cannotStartThread(let errno): "cannot start a worker thread: \(String(cString: strerror(errno)))"
+        }
+    }
+
+    private func listenHint(_ errno: Int32) -> String {
+        switch errno {
+        case ENOENT, ENOTDIR: " (does the directory exist?)"
+        case EACCES, EPERM, EROFS: " (can this user write to the directory?)"
+        default: ""
         }
     }
 }

@@ -86,8 +86,7 @@ public final class FastCGIServer: @unchecked Sendable {
         defer { if directory >= 0 { close(directory) } }
         if directory >= 0 { _ = flock(directory, LOCK_EX) }
         try removeStaleSocket(path)
-        let fd = FCGX_OpenSocket(path, backlog)
-        guard fd >= 0 else { throw .cannotOpenSocket(path: path, errno: errno) }
+        let fd = try listen(path, backlog: backlog)
         guard chmod(path, mode_t(mode)) == 0 else { throw .cannotSetSocketMode(path: path, errno: errno) }
         var status = stat()
         guard lstat(path, &status) == 0 else { throw .cannotOpenSocket(path: path, errno: errno) }
@@ -118,22 +117,46 @@ public final class FastCGIServer: @unchecked Sendable {
         }
     }
 
+    /// A unix socket bound at `path` and listening. Done here rather than by `FCGX_OpenSocket`, which on a failed
+    /// bind prints "bind/listen" and exits the process, and reads a path with ":digits" in it as a TCP port.
+    private static func listen(_ path: String, backlog: Int32) throws(FastCGIError) -> Int32 {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue | SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw .cannotOpenSocket(path: path, errno: errno) }
+        var address = unixAddress(path)
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        guard bound == 0, Glibc.listen(fd, backlog) == 0 else {
+            let error = errno
+            close(fd)
+            throw .cannotOpenSocket(path: path, errno: error)
+        }
+        return fd
+    }
+
     /// 0 when a connection to the unix socket at `path` succeeds at once, else the errno of the attempt.
     static func connectionError(_ path: String) -> Int32 {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue | SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { return errno }
         defer { close(fd) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { sunPath in
-            sunPath.copyBytes(from: path.utf8)  // shorter than sun_path (checked), and zero-filled
-        }
+        var address = unixAddress(path)
         let connected = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
                 connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
             }
         }
         return connected == 0 ? 0 : errno
+    }
+
+    private static func unixAddress(_ path: String) -> sockaddr_un {
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { sunPath in
+            sunPath.copyBytes(from: path.utf8)  // shorter than sun_path (checked), and zero-filled
+        }
+        return address
     }
 
     /// Serves on `listenSocket` (0: the socket the spawner passed on standard input) until SIGTERM or SIGINT.

@@ -640,6 +640,31 @@ def test_serve_refuses_a_socket_path_holding_something_else(tmp_path):
     assert directory.is_dir()
 
 
+def test_serve_reports_a_socket_path_it_cannot_bind_in_its_own_words(tmp_path):
+    """libfcgi's own bind prints "bind/listen" and exits with errno as the status; Verdict names the path."""
+    config = write_config(tmp_path)
+    missing = tmp_path / "no-such-directory" / "verdict.sock"
+    stderr = _serve_refused(config, missing)
+    assert f"cannot listen on {missing}: No such file or directory" in stderr, stderr
+    assert "bind/listen" not in stderr, stderr
+
+
+def test_serve_binds_a_socket_path_with_a_colon_and_digits_as_a_path(tmp_path):
+    """libfcgi reads "host:port" in a bind path as TCP; a file name such as "verdict:9000" is a file name."""
+    config = write_config(tmp_path)
+    path = tmp_path / "verdict:9000"
+    process = _start_serve(config, path, processes=1)
+    try:
+        assert wait_for(lambda: _healthz(path), 10, "healthz on the socket") == 200
+        assert path.is_socket()
+        process.send_signal(signal.SIGTERM)
+        assert _expect_exit(process, 10, "verdict serve after SIGTERM") == 0
+    finally:
+        if process.poll() is None:
+            _kill_group(process)
+        process.stderr.close()
+
+
 def test_serve_refuses_a_socket_another_server_listens_on(make_stack, tmp_path):
     stack = make_stack("serve", workers=1)
     inode = os.stat(stack.socket).st_ino
