@@ -6,31 +6,58 @@
 public enum CGIGateway {
     /// Serves the single request of this process.
     public static func serveOne(_ application: GatewayApplication) {
-        let parameters = environmentParameters()
-        let wanted = max(0, application.bodyBytesToRead(parameters))
-        let body = readStandardInput(upTo: wanted)
+        var parameters = environmentParameters()
+        let body: [UInt8]
+        var unread = 0
+        if parameters["CONTENT_LENGTH"] == nil, parameters["HTTP_TRANSFER_ENCODING"] != nil {
+            // Apache's mod_cgi and mod_cgid pass a chunked body unmeasured: decoded, on standard input, up to EOF.
+            // It is measured here, as nginx and mod_fcgid measure one before passing it on, keeping no more of it
+            // than of a body whose length was announced (the limit: what the application reads of an endless one).
+            var endless = parameters
+            endless.append(name: "CONTENT_LENGTH", value: String(Int.max))
+            let measured = readStandardInputToEnd(keeping: max(0, application.bodyBytesToRead(endless)))
+            body = measured.kept
+            parameters.append(name: "CONTENT_LENGTH", value: String(measured.length))
+        } else {
+            body = readStandardInput(upTo: max(0, application.bodyBytesToRead(parameters)))
+            unread = parameters["CONTENT_LENGTH"].flatMap { Int($0) }.map { $0 - body.count } ?? 0
+        }
         let response = application.respond(GatewayRequest(parameters: parameters, body: body))
         writeStandardOutput(response.rendered)
-        discardUnreadBody(alreadyRead: body.count)
+        discardStandardInput(count: unread)
     }
 
-    /// Reads and drops what is left of the request body (at most `limit` bytes), after the answer is written.
-    /// Under mod_cgid standard input and output are one unix socket: a process that exits with request bytes
-    /// still unread resets it, and Apache loses the answer ("Connection reset by peer", a truncated response).
-    static func discardUnreadBody(alreadyRead: Int, limit: Int = 64 << 20) {
-        guard let declared = getenv("CONTENT_LENGTH").flatMap({ Int(String(cString: $0)) }) else { return }
-        var left = min(declared - alreadyRead, limit)
+    /// The most of a request body read only to be dropped: reading has to end somewhere.
+    static let discardLimit = 64 << 20
+
+    /// Reads and drops up to `count` bytes of standard input (at most `discardLimit`); returns how many it read.
+    /// Called after the answer is written: under mod_cgid standard input and output are one unix socket, and a
+    /// process that exits with request bytes still unread resets it, so Apache loses the answer ("Connection reset
+    /// by peer", a truncated response).
+    @discardableResult
+    static func discardStandardInput(count: Int) -> Int {
+        let limit = min(count, discardLimit)
+        var read = 0
         var scratch = [UInt8](repeating: 0, count: 65_536)
-        while left > 0 {
-            let n = scratch.withUnsafeMutableBytes { read(0, $0.baseAddress!, min($0.count, left)) }
+        while read < limit {
+            let n = scratch.withUnsafeMutableBytes { Glibc.read(0, $0.baseAddress!, min($0.count, limit - read)) }
             if n > 0 {
-                left -= n
+                read += n
             } else if n < 0 && errno == EINTR {
                 continue
             } else {
                 break
             }
         }
+        return read
+    }
+
+    /// Reads standard input to its end, keeping the first `keeping` bytes; returns them and the whole length.
+    /// Past `keeping + discardLimit` bytes it stops: the length is then only known to exceed `keeping`.
+    static func readStandardInputToEnd(keeping: Int) -> (kept: [UInt8], length: Int) {
+        let kept = readStandardInput(upTo: keeping)
+        guard kept.count == keeping else { return (kept, kept.count) }
+        return (kept, keeping + discardStandardInput(count: discardLimit))
     }
 
     /// The process environment (CGI passes parameters there).
@@ -62,7 +89,12 @@ public enum CGIGateway {
     /// Writes a response to standard output (for answers given without reading a request).
     public static func write(_ response: GatewayResponse) {
         writeStandardOutput(response.rendered)
-        discardUnreadBody(alreadyRead: 0)
+        let parameters = environmentParameters()
+        if let declared = parameters["CONTENT_LENGTH"].flatMap({ Int($0) }) {
+            discardStandardInput(count: declared)
+        } else if parameters["HTTP_TRANSFER_ENCODING"] != nil {
+            _ = readStandardInputToEnd(keeping: 0)
+        }
     }
 
     static func writeStandardOutput(_ bytes: [UInt8]) {

@@ -44,6 +44,16 @@ public struct GatewayParameters: Sendable {
         }
     }
 
+    /// Adds `name=value`, which from now on is the value of `name`.
+    public mutating func append(name: String, value: String) {
+        let start = bytes.count
+        bytes.append(contentsOf: name.utf8)
+        let equals = bytes.count
+        bytes.append(UInt8(ascii: "="))
+        bytes.append(contentsOf: value.utf8)
+        entries.append((Int32(start), Int32(equals), Int32(bytes.count)))
+    }
+
     /// The value of the parameter `name` (a later duplicate wins), or nil. Bytes that are not UTF-8 are replaced,
     /// as `String(cString:)` does.
     public subscript(name: String) -> String? {

@@ -46,4 +46,17 @@ struct GatewayParametersTests {
         #expect(found["SCRIPT_NAME"] == "/second")
         #expect(found["HTTP_X"] == "a\u{FFFD}")
     }
+
+    @Test("an appended parameter is found, replaces an earlier value of its name, and leaves the others")
+    func appended() {
+        var found = parameters([Array("CONTENT_LENGTH=7".utf8), Array("REQUEST_METHOD=POST".utf8)])
+        found.append(name: "CONTENT_LENGTH", value: "12")
+        found.append(name: "HTTP_X", value: "a=b")
+        #expect(found["CONTENT_LENGTH"] == "12")
+        #expect(found["HTTP_X"] == "a=b")
+        #expect(found["REQUEST_METHOD"] == "POST")
+        var empty = GatewayParameters()
+        empty.append(name: "EMPTY", value: "")
+        #expect(empty["EMPTY"] == "")
+    }
 }

@@ -377,11 +377,16 @@ Timeout 30
         return pids
 
     def request(self, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None,
-                timeout: float = 30) -> Response:
+                timeout: float = 30, chunked: bool = False) -> Response:
+        """`chunked`: the body goes with Transfer-Encoding: chunked, in 8 KiB chunks, and no Content-Length."""
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
         try:
-            connection.request(method, path, body=body if (body or method in ("POST", "PUT")) else None,
-                               headers=headers or {})
+            if chunked:
+                chunks = (body[i:i + 8192] for i in range(0, len(body), 8192))
+                connection.request(method, path, body=chunks, headers=headers or {}, encode_chunked=True)
+            else:
+                connection.request(method, path, body=body if (body or method in ("POST", "PUT")) else None,
+                                   headers=headers or {})
             answer = connection.getresponse()
             return Response(answer.status, {k.lower(): v for k, v in answer.getheaders()}, answer.read())
         finally:

@@ -197,6 +197,28 @@ def test_body_over_fcgid_limit_through_cgi_is_still_verdicts_413(site):
     assert answer.json()["error"] == "body_too_large"
 
 
+def test_chunked_delivery_is_measured_and_logged_once(site, handler):
+    """mod_cgid passes a chunked body without CONTENT_LENGTH (Verdict measures it); mod_fcgid measures it first."""
+    body, event_id = harness.stripe_body()
+    answer = site.request("POST", f"{handler}/stripe", body, harness.stripe_headers(body), chunked=True)
+    assert answer.status == 200, answer
+    assert answer.json()["event_id"] == event_id
+    assert len(records_for(site, "event_id", event_id)) == 1
+
+
+def test_chunked_body_over_max_body_bytes_is_413_and_answered_whole(site):
+    """Larger than a socket's buffer: Apache can only finish passing it on, and then read the answer, if Verdict
+    reads it all."""
+    before, errors_before = site.log_lines(), len(site.read_error_log())
+    for size in (harness.MAX_BODY_BYTES + 1, 1_000_000):
+        body = b'{"pad":"' + b"x" * size + b'"}'
+        answer = site.request("POST", "/hooks/verdict.cgi/stripe", body, harness.stripe_headers(body), chunked=True)
+        assert answer.status == 413, (size, answer)
+        assert answer.json()["error"] == "body_too_large"
+    assert site.log_lines() == before
+    assert "Broken pipe" not in site.read_error_log()[errors_before:]
+
+
 def test_wrong_methods_are_405_with_allow(site, handler):
     for method in ("GET", "PUT", "DELETE"):
         answer = site.request(method, f"{handler}/veriff")
