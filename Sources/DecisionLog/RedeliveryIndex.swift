@@ -20,6 +20,9 @@ struct RedeliveryIndex {
 
     let directory: String
     private var days: [String: TrackedDay] = [:]
+    /// Keys of days whose file could not be opened to record them (no descriptors left, a permission changed):
+    /// other processes miss them, but this one still recognises their redeliveries.
+    private var unrecorded: [String: KeySet] = [:]
     /// `SharedState`'s counters as of this process's last look; nil until the first complete listing.
     private var seen: (records: UInt64, files: UInt64)? = nil
     private var listedRetainFrom = ""
@@ -49,6 +52,7 @@ struct RedeliveryIndex {
     mutating func reset() {
         for day in days.values { day.file.close() }
         days = [:]
+        unrecorded = [:]
         forgetCounters()
     }
 
@@ -59,7 +63,7 @@ struct RedeliveryIndex {
     }
 
     func contains(_ key: RedeliveryKey) -> Bool {
-        days.values.contains { $0.keys.contains(key) }
+        days.values.contains { $0.keys.contains(key) } || unrecorded.values.contains { $0.contains(key) }
     }
 
     /// Reads what other processes recorded since the last call and removes days before `retainFrom`.
@@ -96,6 +100,7 @@ struct RedeliveryIndex {
             days[day]?.file.close()
             days[day] = nil
         }
+        for day in Array(unrecorded.keys) where day < retainFrom { unrecorded[day] = nil }
         seen = (state.records, state.files)
         listedRetainFrom = retainFrom
     }
@@ -149,6 +154,9 @@ struct RedeliveryIndex {
                 readNew(tracked)
             } catch {
                 system_reportToStandardError(error.description + " (redeliveries may be logged twice)")
+                let remembered = unrecorded[day] ?? KeySet()
+                for key in keys { remembered.insert(key) }
+                unrecorded[day] = remembered
                 return
             }
         }

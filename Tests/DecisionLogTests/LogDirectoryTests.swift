@@ -37,6 +37,23 @@ struct LogDirectoryTests {
         #expect(try directory.lines(day: day).count == 2)
     }
 
+    @Test("keys whose index file cannot be opened are still recognised by their process until they expire")
+    func unrecordedKeysAreRemembered() throws {
+        let directory = TestDirectory()
+        defer { directory.remove() }
+        // A directory where the day's index file belongs: opening it fails, as without descriptors or permission.
+        try FileManager.default.createDirectory(
+            atPath: directory.logPath + "/.verdict/seen-" + day,
+            withIntermediateDirectories: true
+        )
+        let log = LogDirectory(settings: LogSettings(directory: directory.logPath, fsync: false))
+        #expect(log.append([entry(1)], retainFrom: "2026-11-13") == [.appended])
+        #expect(log.append([entry(1), entry(2)], retainFrom: "2026-11-13") == [.duplicate, .appended])
+        #expect(log.append([entry(2)], retainFrom: day) == [.duplicate])
+        #expect(log.append([entry(1)], retainFrom: "2026-11-24") == [.appended])
+        #expect(try directory.lines(day: day).count == 3)
+    }
+
     @Test("a second copy of an event in a batch fails with the first when the first cannot be written")
     func repeatInBatchSharesTheFirstCopysFailure() throws {
         let directory = TestDirectory()
