@@ -7,6 +7,7 @@ public enum FastCGIError: Error, Equatable, Sendable, CustomStringConvertible {
     case socketPathTooLong(path: String)
     case cannotSetSocketMode(path: String, errno: Int32)
     case cannotStartThread(errno: Int32)
+    case invalidWebServerAddress(String)
 
     public var description: String {
         switch self {
@@ -22,6 +23,9 @@ public enum FastCGIError: Error, Equatable, Sendable, CustomStringConvertible {
         case .cannotSetSocketMode(let path, let errno):
             "cannot set the mode of \(path): \(String(cString: strerror(errno)))"
         case .cannotStartThread(let errno): "cannot start a worker thread: \(String(cString: strerror(errno)))"
+        case .invalidWebServerAddress(let entry):
+            "FCGI_WEB_SERVER_ADDRS: \"\(entry)\" is not an IP address (expected a comma-separated list, e.g. "
+                + "127.0.0.1,::1)"
         }
     }
 

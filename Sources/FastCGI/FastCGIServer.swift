@@ -19,6 +19,8 @@ public final class FastCGIServer: @unchecked Sendable {
     private let application: GatewayApplication
     /// Whether connections arrive over a unix socket, where closing needs no lingering (see `closeConnection`).
     private let isUnixSocket: Bool
+    /// Who may connect over TCP.
+    private let webServers: WebServerAddresses
     // Guarded by `stateMutex`.
     private var stateMutex = pthread_mutex_t()
     /// The threads blocked waiting for a connection (in `accept`) or for a kept connection's next request (in
@@ -51,7 +53,7 @@ public final class FastCGIServer: @unchecked Sendable {
         FCGX_IsCGI() == 0
     }
 
-    private init(listenSocket: Int32, application: GatewayApplication) {
+    private init(listenSocket: Int32, application: GatewayApplication) throws(FastCGIError) {
         self.listenSocket = listenSocket
         self.application = application
         var address = sockaddr_storage()
@@ -60,6 +62,8 @@ public final class FastCGIServer: @unchecked Sendable {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listenSocket, $0, &length) }
         }
         isUnixSocket = named == 0 && Int32(address.ss_family) == AF_UNIX
+        let allowed = isUnixSocket ? nil : getenv("FCGI_WEB_SERVER_ADDRS").map { String(cString: $0) }
+        webServers = try WebServerAddresses(list: allowed)
         keptConnectionsReady = epoll_create1(Int32(EPOLL_CLOEXEC))
         pthread_mutex_init(&stateMutex, nil)
         pthread_cond_init(&replySent, nil)
@@ -166,7 +170,7 @@ public final class FastCGIServer: @unchecked Sendable {
         application: GatewayApplication
     ) throws(FastCGIError) {
         try initialise()
-        let server = FastCGIServer(listenSocket: listenSocket, application: application)
+        let server = try FastCGIServer(listenSocket: listenSocket, application: application)
         try server.run(threads: max(1, threads))
     }
 
@@ -264,32 +268,34 @@ public final class FastCGIServer: @unchecked Sendable {
     }
 
     private func workerLoop() {
-        // Over a unix socket the thread accepts, and libfcgi only reads (see `readRequest`).
-        let libfcgiListens = isUnixSocket ? -1 : listenSocket
-        var request = Self.newRequest(libfcgiListens)
+        // The thread accepts, and libfcgi only reads (see `readRequest`).
+        var request = Self.newRequest()
         let me = pthread_self()
         while true {
             if startWaiting(me) { break }
-            if isUnixSocket {
-                let connection = accept(listenSocket, nil, nil)
-                let failure = errno
-                stopWaiting(me)
-                guard connection >= 0 else {
-                    if isStopping { break }
-                    if failure != EINTR { Self.pauseAfterFailedAccept() }
-                    continue
-                }
-                guard readRequest(on: connection, into: request) else { continue }
-            } else {
-                let accepted = FCGX_Accept_r(request)
-                stopWaiting(me)
-                if accepted < 0 {
-                    if isStopping { break }
-                    if accepted != -EINTR { Self.pauseAfterFailedAccept() }
-                    continue
-                }
+            var peer = sockaddr_storage()
+            var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+            let connection = withUnsafeMutablePointer(to: &peer) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { accept(listenSocket, $0, &length) }
             }
-            if serve(request) { request = Self.newRequest(libfcgiListens) }
+            let failure = errno
+            stopWaiting(me)
+            guard connection >= 0 else {
+                if isStopping { break }
+                if failure != EINTR { Self.pauseAfterFailedAccept() }
+                continue
+            }
+            if !isUnixSocket {
+                guard webServers.admit(peer) else {
+                    close(connection)
+                    continue
+                }
+                // Answers go out whole, at once: no waiting for acknowledgements (libfcgi sets this too).
+                var on: Int32 = 1
+                setsockopt(connection, Int32(IPPROTO_TCP), TCP_NODELAY, &on, socklen_t(MemoryLayout<Int32>.size))
+            }
+            guard readRequest(on: connection, into: request) else { continue }
+            if serve(request) { request = Self.newRequest() }
         }
         Self.freeRequest(request)
         threadFinished()
@@ -305,9 +311,11 @@ public final class FastCGIServer: @unchecked Sendable {
     /// Reads the request on `connection`, just accepted, into `request`, as libfcgi reads a kept connection's next
     /// request; false when the connection brought none (it is then closed).
     ///
-    /// libfcgi's own accept waits up to 2 s for a new connection's first bytes, as here, but gives up on the
+    /// libfcgi's own accept waits up to 2 s for a new unix connection's first bytes, as here, but gives up on the
     /// connection when a signal interrupts that wait: at shutdown, the wake-up meant for the threads in `accept`
     /// dropped a connection accepted a moment before, and its request got no answer. Here only `accept` is woken.
+    /// (On a TCP connection libfcgi waited for the first bytes without a limit, and a signal dropped it all the
+    /// same.)
     private func readRequest(on connection: Int32, into request: UnsafeMutablePointer<FCGX_Request>) -> Bool {
         var entry = pollfd(fd: connection, events: Int16(POLLIN), revents: 0)
         var ready: Int32
@@ -407,8 +415,6 @@ public final class FastCGIServer: @unchecked Sendable {
     private func keepIfOpen(_ request: UnsafeMutablePointer<FCGX_Request>) -> Bool {
         let descriptor = request.pointee.ipcFd
         guard descriptor >= 0 else { return false }
-        // A kept connection only ever reads its own next request, never accepts a new one.
-        request.pointee.listen_sock = -1
         pthread_mutex_lock(&stateMutex)
         var kept = false
         let stopped = stopping
@@ -453,13 +459,15 @@ public final class FastCGIServer: @unchecked Sendable {
         Self.freeRequest(request)
     }
 
-    /// A request to accept into. Each one lives on the heap, so that a reply sent later can own it while the
+    /// A request to read into. Each one lives on the heap, so that a reply sent later can own it while the
     /// accepting thread goes on with a new one.
-    private static func newRequest(_ listenSocket: Int32) -> UnsafeMutablePointer<FCGX_Request> {
+    private static func newRequest() -> UnsafeMutablePointer<FCGX_Request> {
         let request = UnsafeMutablePointer<FCGX_Request>.allocate(capacity: 1)
         request.initialize(to: FCGX_Request())
-        // FCGI_FAIL_ACCEPT_ON_INTR: a signal makes FCGX_Accept_r return instead of retrying, so shutdown is prompt.
-        FCGX_InitRequest(request, listenSocket, Int32(FCGI_FAIL_ACCEPT_ON_INTR))
+        // No listening socket: libfcgi only reads connections accepted here (see `readRequest`). Should it try to
+        // accept (after the web server closed a kept connection), that fails at once. FCGI_FAIL_ACCEPT_ON_INTR: a
+        // signal makes FCGX_Accept_r return instead of retrying, so shutdown is prompt.
+        FCGX_InitRequest(request, -1, Int32(FCGI_FAIL_ACCEPT_ON_INTR))
         return request
     }
 

@@ -283,10 +283,19 @@ class FastCGIClient:
     """With `keep_conn`, every request asks the worker to leave the connection open (FCGI_KEEP_CONN), as nginx does
     with `fastcgi_keep_conn on`."""
 
-    def __init__(self, socket_path: Path, timeout: float = 20, keep_conn: bool = False):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(timeout)
-        self.sock.connect(str(socket_path))
+    def __init__(self, socket_path: Path | tuple[str, int], timeout: float = 20, keep_conn: bool = False,
+                 source: str | None = None):
+        """`socket_path`: a unix socket, or a TCP (host, port), connected to from `source` when given."""
+        if isinstance(socket_path, tuple):
+            self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            if source is not None:
+                self.sock.bind((source, 0))
+            self.sock.settimeout(timeout)
+            self.sock.connect(socket_path)
+        else:
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.settimeout(timeout)
+            self.sock.connect(str(socket_path))
         self.keep_conn = keep_conn
 
     def _begin_records(self, params: dict[str, str]) -> bytes:

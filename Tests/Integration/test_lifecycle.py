@@ -17,6 +17,7 @@ import pytest
 
 from support import (
     SUBREAPER,
+    DecisionLog,
     FastCGIClient,
     Signer,
     binary,
@@ -566,6 +567,103 @@ def test_a_connection_accepted_before_the_worker_stops_is_answered_when_its_requ
     client.close()
     stack.supervisor.wait(10)
     assert event["id"] in {r["event_id"] for r in stack.log.records()}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# A worker on a TCP socket, as `spawn-fcgi -a 127.0.0.1 -p PORT` starts it: the listening socket is standard input.
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _start_tcp_worker(tmp_path: Path, web_servers: str | None = None,
+                      fsync: bool = True) -> tuple[subprocess.Popen, tuple[str, int]]:
+    config = write_config(tmp_path, fsync=fsync)
+    environment = {k: v for k, v in os.environ.items() if k != "FCGI_WEB_SERVER_ADDRS"}
+    if web_servers is not None:
+        environment["FCGI_WEB_SERVER_ADDRS"] = web_servers
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(64)
+        process = subprocess.Popen(
+            [str(binary()), "--config", str(config)], cwd="/", stdin=listener.fileno(), env=environment,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+        )
+        return process, listener.getsockname()
+
+
+def _tcp_post(address: tuple[str, int], source: str | None = None) -> tuple[int, dict]:
+    client = FastCGIClient(address, timeout=10, source=source)
+    try:
+        event = _post_stripe(client)
+        status, _, answer = client.read_response()
+        assert json.loads(answer)["event_id"] == event["id"], answer
+        return status, event
+    finally:
+        client.close()
+
+
+def test_a_worker_on_a_tcp_socket_serves_and_logs(tmp_path):
+    process, address = _start_tcp_worker(tmp_path)
+    try:
+        status, event = _tcp_post(address)
+        assert status == 200
+        process.send_signal(signal.SIGTERM)
+        assert _expect_exit(process, 10, "the TCP worker after SIGTERM") == 0
+        assert event["id"] in {r["event_id"] for r in DecisionLog(tmp_path / "log").records()}
+    finally:
+        _kill_group(process)
+        process.stderr.close()
+
+
+def test_a_worker_on_a_tcp_socket_answers_only_the_web_servers_in_fcgi_web_server_addrs(tmp_path):
+    """libfcgi's filter, which Verdict keeps now that it accepts connections itself: anyone else's connection is
+    closed unanswered, and nothing is logged for it."""
+    process, address = _start_tcp_worker(tmp_path, web_servers="127.0.0.2, ::1")
+    try:
+        status, event = _tcp_post(address, source="127.0.0.2")
+        assert status == 200
+        client = FastCGIClient(address, timeout=10, source="127.0.0.1")
+        try:
+            _post_stripe(client)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # closed before the request was all sent
+        with pytest.raises((ConnectionError, OSError)):
+            client.read_response()
+        client.close()
+        assert [r["event_id"] for r in DecisionLog(tmp_path / "log").records()] == [event["id"]]
+    finally:
+        _kill_group(process)
+        process.stderr.close()
+
+
+def test_a_tcp_worker_refuses_to_start_with_an_fcgi_web_server_addrs_it_cannot_read(tmp_path):
+    process, _ = _start_tcp_worker(tmp_path, web_servers="127.0.0.1,localhost")
+    try:
+        assert _expect_exit(process, 10, "the worker with a bad FCGI_WEB_SERVER_ADDRS") == 1
+        stderr = process.stderr.read().decode(errors="replace")
+        assert 'FCGI_WEB_SERVER_ADDRS: "localhost" is not an IP address' in stderr, stderr
+    finally:
+        _kill_group(process)
+        process.stderr.close()
+
+
+@pytest.mark.parametrize("fsync", [True, False], ids=["fsync", "no-fsync"])
+def test_a_tcp_connection_accepted_before_the_worker_stops_is_answered_when_its_request_follows(tmp_path, fsync):
+    """As over a unix socket: the stop wakes only the threads in `accept`, not one reading a connection it took."""
+    process, address = _start_tcp_worker(tmp_path, fsync=fsync)
+    try:
+        client = FastCGIClient(address, timeout=10)
+        time.sleep(0.3)  # accepted, waiting for the request's first bytes
+        process.send_signal(signal.SIGTERM)
+        time.sleep(0.3)  # the worker is stopping
+        event = _post_stripe(client)
+        status, _, answer = client.read_response()
+        assert status == 200 and json.loads(answer)["event_id"] == event["id"], (status, answer)
+        client.close()
+        assert _expect_exit(process, 10, "the TCP worker after SIGTERM") == 0
+        assert event["id"] in {r["event_id"] for r in DecisionLog(tmp_path / "log").records()}
+    finally:
+        _kill_group(process)
+        process.stderr.close()
 
 
 def _cpu_seconds(pid: int) -> float:
