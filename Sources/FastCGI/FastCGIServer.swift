@@ -275,9 +275,13 @@ public final class FastCGIServer: @unchecked Sendable {
             if startWaiting(me) { break }
             var peer = sockaddr_storage()
             var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-            let connection = withUnsafeMutablePointer(to: &peer) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { accept(listenSocket, $0, &length) }
-            }
+            // A unix peer has no address worth copying out.
+            let connection =
+                isUnixSocket
+                ? accept(listenSocket, nil, nil)
+                : withUnsafeMutablePointer(to: &peer) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { accept(listenSocket, $0, &length) }
+                }
             let failure = errno
             stopWaiting(me)
             guard connection >= 0 else {
