@@ -220,7 +220,9 @@ struct Version: ParsableCommand {
 struct VerifyLog: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify-log",
-        abstract: "Check every line of every decision file: whole, valid records, no event logged twice."
+        abstract:
+            "Check every line of every decision file: whole, a record the schema allows, in its own day's file, "
+            + "no event logged twice."
     )
 
     @Argument(help: "The log directory.")

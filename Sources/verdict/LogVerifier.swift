@@ -1,8 +1,12 @@
 import SystemPackage
 import VerdictCore
 
-/// `verdict verify-log`: reads every `decisions-*.jsonl` file and reports torn, invalid and repeated lines.
+/// `verdict verify-log`: reads every `decisions-*.jsonl` file and reports torn, invalid and repeated lines, and lines
+/// in another day's file.
 enum LogVerifier {
+    static let filePrefix = "decisions-"
+    static let fileSuffix = ".jsonl"
+
     struct Report {
         var files = 0
         var lines = 0
@@ -13,7 +17,7 @@ enum LogVerifier {
         var report = Report()
         let names: [String]
         do {
-            names = try listDirectory(directory).filter { $0.hasPrefix("decisions-") && $0.hasSuffix(".jsonl") }
+            names = try listDirectory(directory).filter { $0.hasPrefix(filePrefix) && $0.hasSuffix(fileSuffix) }
                 .sorted()
         } catch {
             report.problems.append("\(directory): cannot list: \(error)")
@@ -23,6 +27,8 @@ enum LogVerifier {
         for name in names {
             let path = directory + "/" + name
             report.files += 1
+            // A line goes to the file of its `received_at` UTC day; a reader of one day's file relies on that.
+            let fileDay = String(name.dropFirst(filePrefix.count).dropLast(fileSuffix.count))
             let bytes: [UInt8]
             do {
                 bytes = try readAll(path)
@@ -47,6 +53,11 @@ enum LogVerifier {
                 case .success(let identity):
                     let key = identity.endpoint + " " + identity.eventID
                     let place = "\(path):\(lineNumber)"
+                    if identity.day != fileDay {
+                        report.problems.append(
+                            "\(place): received_at is on \(identity.day), not \(fileDay) (the file's day)"
+                        )
+                    }
                     if let first = seen[key] {
                         report.problems.append(
                             "\(place): event \(identity.eventID) (\(identity.endpoint)) already at \(first)"

@@ -420,6 +420,35 @@ def test_partial_last_line_is_cut_before_the_next_append_and_the_new_record_gets
     assert_verify_log_clean(stack.log_dir, lines=2 if before else 1)
 
 
+def test_verify_log_reports_lines_moved_to_another_days_file_at_that_file_and_line(tmp_path):
+    """A line belongs to the file of its received_at UTC day (a consumer reading one day relies on it): Verdict's
+    own lines pass; moved into another day's file, each is reported where it now is."""
+    config = write_config(tmp_path)
+    log_dir = tmp_path / "log"
+    for endpoint in ("veriff", "stripe", "veriff"):
+        body, headers = signed(endpoint, fresh_event(endpoint))
+        response = cgi(config, "POST", endpoint, body, headers)
+        assert response.status == 200 and response.json()["status"] == "accepted", response
+    assert_verify_log_clean(log_dir, lines=3)
+
+    # Read from every day file: the requests may fall on either side of midnight.
+    files = sorted(log_dir.glob("decisions-*.jsonl"))
+    lines = [line for path in files for line in path.read_bytes().splitlines(keepends=True)]
+    days = [json.loads(line)["received_at"][:10] for line in lines]
+    for path in files:
+        path.unlink()
+    day_file(log_dir, days[0]).write_bytes(lines[0])
+    moved = day_file(log_dir, "2020-01-01")
+    moved.write_bytes(lines[1] + lines[2])
+
+    result = verify_log(log_dir)
+    assert result.code == 1 and (result.files, result.lines) == (2, 3), result.output
+    assert result.problems == [
+        f"{moved}:1: received_at is on {days[1]}, not 2020-01-01 (the file's day)",
+        f"{moved}:2: received_at is on {days[2]}, not 2020-01-01 (the file's day)",
+    ], result.output
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # 3. Full and failing disks, read-only, permission denied, removed directory
 # ---------------------------------------------------------------------------------------------------------------

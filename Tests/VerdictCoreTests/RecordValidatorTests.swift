@@ -15,11 +15,50 @@ struct RecordValidatorTests {
         return Array(accepted.line.dropLast())
     }
 
-    /// `line` with the JSON text of `field` replaced by `replacement`.
-    static func replacing(_ field: String, with replacement: String, in line: [UInt8]) throws -> [UInt8] {
-        var object = try #require(try JSONParser.parse(line).objectValue)
-        object[field] = try parseJSON(replacement)
-        return Array(compact(.object(object)).utf8)
+    /// A valid Stripe line from the handler, for a session whose `client_secret` and `url` were redacted.
+    static func validStripeLine() throws -> [UInt8] {
+        let body = Array(
+            (#"{"id":"evt_1RecordValidator","object":"event","created":1763899990,"data":{"object":{"id":"vs_1","#
+                + #""object":"identity.verification_session","client_reference_id":"user_42","#
+                + #""client_secret":"vs_1_secret_abc","last_error":null,"livemode":false,"#
+                + #""metadata":{"user_id":"42"},"status":"verified","type":"document","#
+                + #""url":"https://verify.stripe.com/start/abc"}},"livemode":false,"#
+                + #""type":"identity.verification_session.verified"}"#).utf8
+        )
+        let request = Requests.make(
+            path: "/webhooks/stripe",
+            body: body,
+            headers: ["Stripe-Signature": Sign.stripe(body, timestamp: HandlerFixture.now.secondsSinceEpoch)]
+        )
+        let accepted = try #require(try HandlerFixture.handler().handle(request, now: HandlerFixture.now).accepted)
+        let line = Array(accepted.line.dropLast())
+        let session = try JSONParser.parse(line, maxDepth: DecisionRecord.maxDepth)["payload"]?["data"]?["object"]
+        try #require(session?["client_secret"] == .string("[redacted]") && session?["url"] == .string("[redacted]"))
+        return line
+    }
+
+    /// The valid line of `provider` (`veriff` or `stripe`): a declined Veriff decision, an approved Stripe session.
+    static func baseline(_ provider: String) throws -> [UInt8] {
+        provider == "stripe" ? try validStripeLine() : try validLine()
+    }
+
+    /// `line` with the JSON text at `path` (member names joined by `.`) replaced by `replacement`.
+    static func replacing(_ path: String, with replacement: String, in line: [UInt8]) throws -> [UInt8] {
+        let record = try JSONParser.parse(line, maxDepth: DecisionRecord.maxDepth)
+        let names = path.split(separator: ".").map(String.init)
+        return Array(compact(try setting(names[...], to: try parseJSON(replacement), in: record)).utf8)
+    }
+
+    static func setting(_ names: ArraySlice<String>, to newValue: JSONValue, in value: JSONValue) throws -> JSONValue {
+        guard let name = names.first else { return newValue }
+        var object = try #require(value.objectValue, "no object to hold \(name)")
+        object[name] = try setting(names.dropFirst(), to: newValue, in: object[name] ?? .null)
+        return .object(object)
+    }
+
+    /// `line` with every `(path, JSON text)` of `changes` applied.
+    static func replacing(_ changes: [(String, String)], in line: [UInt8]) throws -> [UInt8] {
+        try changes.reduce(line) { line, change in try replacing(change.0, with: change.1, in: line) }
     }
 
     static func problem(_ line: [UInt8]) -> String? {
@@ -51,6 +90,7 @@ struct RecordValidatorTests {
             }
             #expect(identity.endpoint == accepted.record.endpoint)
             #expect(identity.eventID == accepted.record.interpretation.eventID)
+            #expect(identity.day == accepted.record.receivedAt.utcDay)
         }
     }
 
@@ -91,5 +131,187 @@ struct RecordValidatorTests {
         #expect(Self.problem(Array(line.dropLast())) != nil)
         #expect(Self.problem(Array("[]".utf8)) != nil)
         #expect(Self.problem([]) != nil)
+    }
+
+    @Test("The baseline line of each provider is valid", arguments: ["veriff", "stripe"])
+    func baselines(_ provider: String) throws {
+        let line = try Self.baseline(provider)
+        #expect(Self.problem(line) == nil)
+        #expect(try JSONParser.parse(line, maxDepth: DecisionRecord.maxDepth)["provider"] == .string(provider))
+    }
+
+    /// A baseline line with some fields replaced, and the problem the validator must report for it (nil: none).
+    struct Mutation: Sendable, CustomTestStringConvertible {
+        var provider: String
+        var changes: [(String, String)]
+        var problem: String?
+        var testDescription: String { "\(provider): \(changes.map { "\($0.0)=\($0.1)" }.joined(separator: ", "))" }
+
+        init(_ provider: String, _ changes: [(String, String)], _ problem: String? = nil) {
+            self.provider = provider
+            self.changes = changes
+            self.problem = problem
+        }
+    }
+
+    static let timestampProblem = "is not a UTC time YYYY-MM-DDTHH:MM:SS.mmmZ"
+    static let endpointProblem = "is not one or more letters, digits, '.', '_' or '-'"
+    static let veriffKeyProblem = "is not \"veriff-\" and 32 lowercase hex digits"
+
+    @Test(
+        "Each rule of the schema refuses a line that breaks it, naming the field",
+        arguments: [
+            Mutation("veriff", [("provider", #""onfido""#)], #"provider "onfido" is not one of veriff, stripe"#),
+            Mutation("stripe", [("provider", #""Stripe""#)], #"provider "Stripe" is not one of veriff, stripe"#),
+            Mutation("veriff", [("endpoint", #""veriff/eu""#)], #"endpoint "veriff/eu" \#(endpointProblem)"#),
+            Mutation("veriff", [("endpoint", #""veriff eu""#)], #"endpoint "veriff eu" \#(endpointProblem)"#),
+            Mutation("stripe", [("endpoint", #""""#)], #"endpoint "" \#(endpointProblem)"#),
+            // Values are quoted as JSON and cut short: verify-log prints one problem per line.
+            Mutation("veriff", [("endpoint", #""a\nb""#)], #"endpoint "a\nb" \#(endpointProblem)"#),
+            Mutation(
+                "veriff",
+                [("endpoint", "\"\(String(repeating: "x", count: 70))/\"")],
+                "endpoint \"\(String(repeating: "x", count: 64))\"… \(endpointProblem)"
+            ),
+            Mutation("veriff", [("endpoint", #""healthz""#)], #"endpoint is "healthz", the health check's name"#),
+            Mutation(
+                "veriff",
+                [("received_at", #""2025-00-23T12:13:20.123Z""#)],
+                #"received_at "2025-00-23T12:13:20.123Z" \#(timestampProblem)"#
+            ),
+            Mutation(
+                "veriff",
+                [("received_at", #""2025-13-23T12:13:20.123Z""#)],
+                #"received_at "2025-13-23T12:13:20.123Z" \#(timestampProblem)"#
+            ),
+            Mutation(
+                "veriff",
+                [("received_at", #""2025-11-00T12:13:20.123Z""#)],
+                #"received_at "2025-11-00T12:13:20.123Z" \#(timestampProblem)"#
+            ),
+            Mutation(
+                "veriff",
+                [("received_at", #""2025-11-32T12:13:20.123Z""#)],
+                #"received_at "2025-11-32T12:13:20.123Z" \#(timestampProblem)"#
+            ),
+            Mutation(
+                "stripe",
+                [("received_at", #""2025-11-23T24:13:20.123Z""#)],
+                #"received_at "2025-11-23T24:13:20.123Z" \#(timestampProblem)"#
+            ),
+            Mutation(
+                "stripe",
+                [("received_at", #""2025-11-23T12:60:20.123Z""#)],
+                #"received_at "2025-11-23T12:60:20.123Z" \#(timestampProblem)"#
+            ),
+            Mutation(
+                "stripe",
+                [("received_at", #""2025-11-23T12:13:60.123Z""#)],
+                #"received_at "2025-11-23T12:13:60.123Z" \#(timestampProblem)"#
+            ),
+            Mutation(
+                "veriff",
+                [("received_at", #""2025-11-23T12:13:20Z""#)],
+                #"received_at "2025-11-23T12:13:20Z" \#(timestampProblem)"#
+            ),
+            Mutation("veriff", [("final", "false")], "final is false for outcome declined"),
+            Mutation("veriff", [("outcome", #""in_progress""#)], "final is true for outcome in_progress"),
+            Mutation("stripe", [("needs_review", "true")], "needs_review is true for outcome approved"),
+            Mutation("stripe", [("kind", #""event""#)], "kind is event for outcome approved"),
+            Mutation(
+                "veriff",
+                [("outcome", #""review""#), ("final", "false")],
+                "needs_review is false for outcome review"
+            ),
+            Mutation("veriff", [("event_id", #""evt_1""#)], #"event_id "evt_1" \#(veriffKeyProblem)"#),
+            Mutation(
+                "veriff",
+                [("event_id", #""veriff-0123456789abcdef0123456789abcde""#)],
+                #"event_id "veriff-0123456789abcdef0123456789abcde" \#(veriffKeyProblem)"#
+            ),
+            Mutation(
+                "veriff",
+                [("event_id", #""veriff-0123456789abcdef0123456789abcdef0""#)],
+                #"event_id "veriff-0123456789abcdef0123456789abcdef0" \#(veriffKeyProblem)"#
+            ),
+            Mutation(
+                "veriff",
+                [("event_id", #""veriff-0123456789ABCDEF0123456789abcdef""#)],
+                #"event_id "veriff-0123456789ABCDEF0123456789abcdef" \#(veriffKeyProblem)"#
+            ),
+            Mutation(
+                "veriff",
+                [("event_id", #""Veriff-0123456789abcdef0123456789abcdef""#)],
+                #"event_id "Veriff-0123456789abcdef0123456789abcdef" \#(veriffKeyProblem)"#
+            ),
+            Mutation("veriff", [("metadata", "{}")], "metadata is not null for provider veriff"),
+            Mutation("veriff", [("livemode", "false")], "livemode is not null for provider veriff"),
+            Mutation("stripe", [("attempt_id", #""a""#)], "attempt_id is not null for provider stripe"),
+            Mutation("stripe", [("end_user_id", #""u""#)], "end_user_id is not null for provider stripe"),
+            Mutation(
+                "stripe",
+                [("decision_time", #""2025-11-23T12:13:10Z""#)],
+                #"decision_time "2025-11-23T12:13:10Z" \#(timestampProblem)"#
+            ),
+            Mutation(
+                "stripe",
+                [("decision_time", #""2025-11-31T25:13:10.000Z""#)],
+                #"decision_time "2025-11-31T25:13:10.000Z" \#(timestampProblem)"#
+            ),
+            Mutation(
+                "stripe",
+                [("payload.data.object.client_secret", #""vs_1_secret_abc""#)],
+                #"payload.data.object.client_secret is not "[redacted]""#
+            ),
+            Mutation(
+                "stripe",
+                [("payload.data.object.url", #""https://verify.stripe.com/start/abc""#)],
+                #"payload.data.object.url is not "[redacted]""#
+            ),
+        ]
+    )
+    func brokenRule(_ broken: Mutation) throws {
+        let line = try Self.replacing(broken.changes, in: try Self.baseline(broken.provider))
+        #expect(Self.problem(line) == broken.problem)
+    }
+
+    @Test(
+        "What the schema allows at the edges of its rules is valid",
+        arguments: [
+            Mutation("veriff", [("endpoint", #""a.b_c-D9""#)]),
+            Mutation("veriff", [("received_at", #""2025-12-31T23:59:59.999Z""#)]),
+            Mutation("stripe", [("received_at", #""2026-01-01T00:00:00.000Z""#)]),
+            Mutation("veriff", [("outcome", #""review""#), ("final", "false"), ("needs_review", "true")]),
+            Mutation("veriff", [("outcome", #""in_progress""#), ("final", "false"), ("kind", #""event""#)]),
+            // Veriff's decisionTime is kept verbatim, whatever its form.
+            Mutation("veriff", [("decision_time", #""2019-11-06T07:18:36+00:00""#)]),
+            Mutation("stripe", [("decision_time", "null")]),
+            // Only credentials sent as text are redacted: anything else is not a credential.
+            Mutation("stripe", [("payload.data.object.client_secret", "null"), ("payload.data.object.url", "5")]),
+            Mutation("stripe", [("payload.data.object.client_secret", #"{"a":"b"}"#)]),
+            Mutation("stripe", [("payload.data.object", #""vs_1_secret_abc""#)]),
+            Mutation("stripe", [("payload.data", "[]")]),
+            Mutation("stripe", [("livemode", "null"), ("metadata", "null")]),
+        ]
+    )
+    func allowedEdge(_ allowed: Mutation) throws {
+        let line = try Self.replacing(allowed.changes, in: try Self.baseline(allowed.provider))
+        #expect(Self.problem(line) == allowed.problem)
+    }
+
+    @Test(
+        "final is true exactly for approved, declined, expired, abandoned, canceled and redacted",
+        arguments: Outcome.allCases
+    )
+    func finalFollowsOutcome(_ outcome: Outcome) throws {
+        let final: Set<Outcome> = [.approved, .declined, .expired, .abandoned, .canceled, .redacted]
+        let changes = [
+            ("outcome", "\"\(outcome.rawValue)\""), ("needs_review", "\(outcome == .review)"),
+            ("final", "\(final.contains(outcome))"),
+        ]
+        let line = try Self.replacing(changes, in: try Self.validLine())
+        #expect(Self.problem(line) == nil)
+        let flipped = try Self.replacing("final", with: "\(!final.contains(outcome))", in: line)
+        #expect(Self.problem(flipped) == "final is \(!final.contains(outcome)) for outcome \(outcome.rawValue)")
     }
 }

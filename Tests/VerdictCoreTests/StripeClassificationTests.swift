@@ -382,17 +382,31 @@ struct StripeClassificationTests {
     }
 
     @Test(
-        "An absurd event `created` does not crash the worker",
-        arguments: ["9223372036854775807", "-9223372036854775808", "-9223372036854775", "99999999999999999999"]
+        "An absurd event `created` does not crash the worker, and leaves decision_time null",
+        arguments: [
+            "9223372036854775807", "-9223372036854775808", "-9223372036854775", "99999999999999999999",
+            "1000000000000", "-1000000000000", "253402300800", "-62167219201",
+        ]
     )
     func absurdCreated(_ created: String) throws {
         let text = Self.event(type: Self.prefix + "verified", status: "verified")
             .replacing(#""created":1700000000,"#, with: #""created":\#(created),"#)
         let record = try Self.interpret(text)
         #expect(record.outcome == .approved)
-        if let time = record.decisionTime {
-            #expect(time.hasSuffix("Z"))
-        }
+        #expect(record.decisionTime == nil)
+    }
+
+    @Test(
+        "decision_time covers every four-digit year",
+        arguments: [
+            ("253402300799", "9999-12-31T23:59:59.000Z"), ("-62167219200", "0000-01-01T00:00:00.000Z"),
+            ("0", "1970-01-01T00:00:00.000Z"),
+        ]
+    )
+    func extremeCreated(_ created: String, _ expected: String) throws {
+        let text = Self.event(type: Self.prefix + "verified", status: "verified")
+            .replacing(#""created":1700000000,"#, with: #""created":\#(created),"#)
+        #expect(try Self.interpret(text).decisionTime == expected)
     }
 
     // MARK: Redaction

@@ -1,12 +1,11 @@
 /// Checks one log line against the record contract (the same rules as `Config/verdict-record.schema.json`).
 public enum RecordValidator {
     enum FieldType {
-        case string, nullableString, integer, bool, nullableBool, object, nullableObject, any, timestamp,
-            nullableTimestamp
+        case string, nullableString, integer, bool, nullableBool, object, nullableObject, any
     }
 
     static let fields: [(name: String, type: FieldType)] = [
-        ("schema_version", .integer), ("received_at", .timestamp), ("endpoint", .string), ("provider", .string),
+        ("schema_version", .integer), ("received_at", .string), ("endpoint", .string), ("provider", .string),
         ("kind", .string), ("event_id", .string), ("event_type", .nullableString), ("session_id", .nullableString),
         ("attempt_id", .nullableString), ("reference", .nullableString), ("end_user_id", .nullableString),
         ("metadata", .nullableObject), ("outcome", .string), ("final", .bool), ("needs_review", .bool),
@@ -15,8 +14,14 @@ public enum RecordValidator {
         ("livemode", .nullableBool), ("payload", .object),
     ]
 
-    /// The record's `(endpoint, event_id)` when `line` (without its `\n`) is a valid record; else the problem.
-    public static func validate(_ line: [UInt8]) -> Result<(endpoint: String, eventID: String), Problem> {
+    /// The outcomes after which the provider sends nothing more for the session: the schema's rule for `final`.
+    static let finalOutcomes: Set<Outcome> = [.approved, .declined, .expired, .abandoned, .canceled, .redacted]
+
+    /// The record's `(endpoint, event_id)` and the UTC day of its `received_at` (`YYYY-MM-DD`, the day its file is
+    /// named after) when `line` (without its `\n`) is a valid record; else the problem.
+    public static func validate(
+        _ line: [UInt8]
+    ) -> Result<(endpoint: String, eventID: String, day: String), Problem> {
         let value: JSONValue
         do {
             value = try JSONParser.parse(line, maxDepth: DecisionRecord.maxDepth)
@@ -34,16 +39,74 @@ public enum RecordValidator {
         guard object["schema_version"]?.intValue == DecisionRecord.schemaVersion else {
             return .failure(Problem("schema_version is not \(DecisionRecord.schemaVersion)"))
         }
-        guard let outcome = object["outcome"]?.stringValue, Outcome(rawValue: outcome) != nil else {
-            return .failure(Problem("unknown outcome"))
+        // Every type is checked above, so these strings and booleans are present.
+        let text = { (name: String) in object[name]?.stringValue ?? "" }
+        let receivedAt = text("received_at")
+        guard isTimestamp(receivedAt) else { return .failure(notTimestamp("received_at", receivedAt)) }
+        let endpoint = text("endpoint")
+        guard isEndpointName(endpoint) else {
+            return .failure(Problem("endpoint \(quoted(endpoint)) is not one or more letters, digits, '.', '_' or '-'"))
         }
-        guard let kind = object["kind"]?.stringValue, RecordKind(rawValue: kind) != nil else {
-            return .failure(Problem("unknown kind"))
+        guard endpoint != Configuration.healthName else {
+            return .failure(Problem("endpoint is \(quoted(endpoint)), the health check's name"))
         }
-        let endpoint = object["endpoint"]?.stringValue ?? ""
-        let eventID = object["event_id"]?.stringValue ?? ""
+        let provider = text("provider")
+        guard ProviderRegistry.factory(named: provider) != nil else {
+            let known = ProviderRegistry.factories.map { $0.name }.joined(separator: ", ")
+            return .failure(Problem("provider \(quoted(provider)) is not one of \(known)"))
+        }
+        guard let outcome = Outcome(rawValue: text("outcome")) else { return .failure(Problem("unknown outcome")) }
+        guard let kind = RecordKind(rawValue: text("kind")) else { return .failure(Problem("unknown kind")) }
+        let eventID = text("event_id")
         guard !eventID.isEmpty else { return .failure(Problem("empty event_id")) }
-        return .success((endpoint, eventID))
+        let final = object["final"]?.boolValue == true
+        guard final == finalOutcomes.contains(outcome) else {
+            return .failure(Problem("final is \(final) for outcome \(outcome.rawValue)"))
+        }
+        let needsReview = object["needs_review"]?.boolValue == true
+        // An approval is never in doubt: a disagreement is classified review, which always asks for a person.
+        if outcome == .approved && needsReview {
+            return .failure(Problem("needs_review is true for outcome approved"))
+        }
+        if outcome == .approved && kind != .decision {
+            return .failure(Problem("kind is \(kind.rawValue) for outcome approved"))
+        }
+        if outcome == .review && !needsReview {
+            return .failure(Problem("needs_review is false for outcome review"))
+        }
+        if let problem = providerProblem(provider, object) { return .failure(problem) }
+        return .success((endpoint, eventID, String(receivedAt.prefix(10))))
+    }
+
+    /// The rules for fields only one provider fills, or fills in its own way.
+    static func providerProblem(_ provider: String, _ object: JSONObject) -> Problem? {
+        switch provider {
+        case VeriffFactory.name:
+            let eventID = object["event_id"]?.stringValue ?? ""
+            if !isVeriffEventID(eventID) {
+                return Problem("event_id \(quoted(eventID)) is not \"veriff-\" and 32 lowercase hex digits")
+            }
+            for name in ["metadata", "livemode"] where object[name]?.isNull != true {
+                return Problem("\(name) is not null for provider \(provider)")
+            }
+        case StripeFactory.name:
+            for name in ["attempt_id", "end_user_id"] where object[name]?.isNull != true {
+                return Problem("\(name) is not null for provider \(provider)")
+            }
+            // Veriff's decisionTime is kept verbatim; Stripe's is Verdict's own rendering of the event's `created`.
+            if let decisionTime = object["decision_time"]?.stringValue, !isTimestamp(decisionTime) {
+                return notTimestamp("decision_time", decisionTime)
+            }
+            let session = object["payload"]?["data"]?["object"]
+            for name in StripeEvent.credentialKeys {
+                if let credential = session?[name]?.stringValue, credential != StripeEvent.redactionMark {
+                    return Problem("payload.data.object.\(name) is not \"\(StripeEvent.redactionMark)\"")
+                }
+            }
+        default:
+            break
+        }
+        return nil
     }
 
     static func matches(_ value: JSONValue, _ type: FieldType) -> Bool {
@@ -53,13 +116,12 @@ public enum RecordValidator {
         case (.integer, .number(let text)): Int(text) != nil
         case (.bool, .bool), (.nullableBool, .bool), (.nullableBool, .null): true
         case (.object, .object), (.nullableObject, .object), (.nullableObject, .null): true
-        case (.timestamp, .string(let text)), (.nullableTimestamp, .string(let text)): isTimestamp(text)
-        case (.nullableTimestamp, .null): true
         default: false
         }
     }
 
-    /// `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+    /// `YYYY-MM-DDTHH:MM:SS.mmmZ` with the schema's ranges: month 01-12, day 01-31, hour 00-23, minute and second
+    /// 00-59. Like the schema's pattern, it does not check the day against the month's length.
     static func isTimestamp(_ text: String) -> Bool {
         let bytes = Array(text.utf8)
         guard bytes.count == 24 else { return false }
@@ -73,7 +135,40 @@ public enum RecordValidator {
             default: if byte < 0x30 || byte > 0x39 { return false }
             }
         }
-        return true
+        func twoDigits(at index: Int) -> Int { Int(bytes[index] - 0x30) * 10 + Int(bytes[index + 1] - 0x30) }
+        return (1...12).contains(twoDigits(at: 5)) && (1...31).contains(twoDigits(at: 8)) && twoDigits(at: 11) <= 23
+            && twoDigits(at: 14) <= 59 && twoDigits(at: 17) <= 59
+    }
+
+    /// `^[A-Za-z0-9._-]+$`: the names configuration allows, since an endpoint is the URL's last path segment.
+    static func isEndpointName(_ text: String) -> Bool {
+        !text.isEmpty
+            && text.utf8.allSatisfy { byte in
+                switch byte {
+                case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
+                    UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "-"):
+                    true
+                default: false
+                }
+            }
+    }
+
+    /// `^veriff-[0-9a-f]{32}$`: how Veriff records are keyed (`"veriff-" + Digest.stableKey(…)`).
+    static func isVeriffEventID(_ text: String) -> Bool {
+        let prefix = "veriff-".utf8
+        let key = text.utf8.dropFirst(prefix.count)
+        return text.utf8.starts(with: prefix) && key.count == 32 && key.allSatisfy(Hex.digits.contains)
+    }
+
+    static func notTimestamp(_ name: String, _ text: String) -> Problem {
+        Problem("\(name) \(quoted(text)) is not a UTC time YYYY-MM-DDTHH:MM:SS.mmmZ")
+    }
+
+    /// `text` as a JSON string, cut short with `…`: problems are printed one per line, and a field may be long.
+    static func quoted(_ text: String) -> String {
+        var writer = JSONWriter(capacity: 72)
+        writer.write(string: String(text.prefix(64)))
+        return String(decoding: writer.bytes, as: UTF8.self) + (text.count > 64 ? "…" : "")
     }
 
     /// What is wrong with a line.

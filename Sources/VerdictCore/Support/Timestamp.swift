@@ -17,6 +17,10 @@ public struct Timestamp: Comparable, Hashable, Sendable {
         lhs.millisecondsSinceEpoch < rhs.millisecondsSinceEpoch
     }
 
+    /// The times whose `iso8601` has a four-digit year (0000-01-01 to 9999-12-31), as the record schema requires.
+    public static let fourDigitYears =
+        Timestamp(millisecondsSinceEpoch: -62_167_219_200_000)...Timestamp(millisecondsSinceEpoch: 253_402_300_799_999)
+
     /// `YYYY-MM-DDTHH:MM:SS.mmmZ`.
     public var iso8601: String {
         let fields = civilFields

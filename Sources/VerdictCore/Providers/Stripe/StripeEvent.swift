@@ -38,9 +38,11 @@ enum StripeEvent {
         )
         record.eventType = type
         record.livemode = event["livemode"]?.boolValue ?? session?["livemode"]?.boolValue
-        // Overflow-checked: `created` is the sender's number, and `Timestamp(secondsSinceEpoch:)` would trap.
+        // Overflow-checked: `created` is the sender's number, and `Timestamp(secondsSinceEpoch:)` would trap. A time
+        // beyond four-digit years is no time Stripe sends, and has no place in the record's format: left out.
         if let created = event["created"]?.intValue,
-            case (let milliseconds, false) = Int64(created).multipliedReportingOverflow(by: 1000)
+            case (let milliseconds, false) = Int64(created).multipliedReportingOverflow(by: 1000),
+            Timestamp.fourDigitYears.contains(Timestamp(millisecondsSinceEpoch: milliseconds))
         {
             record.decisionTime = Timestamp(millisecondsSinceEpoch: milliseconds).iso8601
         }
@@ -113,16 +115,21 @@ enum StripeEvent {
         }
     }
 
-    /// The session's `client_secret` and `url` grant access to the user's verification flow; they stay out of logs.
+    /// The session fields that grant access to the user's verification flow: they stay out of logs.
+    static let credentialKeys = ["client_secret", "url"]
+    /// What the log holds in their place.
+    static let redactionMark = "[redacted]"
+
+    /// The payload with the session's `credentialKeys` replaced by `redactionMark`.
     static func redacted(_ payload: JSONValue) -> JSONValue {
         // Most events carry neither (or null): then the payload is logged as it came, without rebuilding it.
         guard let found = payload["data"]?["object"]?.objectValue,
-            found["client_secret"]?.stringValue != nil || found["url"]?.stringValue != nil,
+            credentialKeys.contains(where: { found[$0]?.stringValue != nil }),
             case .object(var event) = payload, case .object(var data)? = event["data"],
             case .object(var session)? = data["object"]
         else { return payload }
-        for key in ["client_secret", "url"] where session[key]?.stringValue != nil {
-            session[key] = .string("[redacted]")
+        for key in credentialKeys where session[key]?.stringValue != nil {
+            session[key] = .string(redactionMark)
         }
         data["object"] = .object(session)
         event["data"] = .object(data)
