@@ -9,15 +9,17 @@ public enum CGIGateway {
         var parameters = environmentParameters()
         let body: [UInt8]
         var unread = 0
-        if parameters["CONTENT_LENGTH"] == nil, parameters["HTTP_TRANSFER_ENCODING"] != nil {
-            // Apache's mod_cgi and mod_cgid pass a chunked body unmeasured: decoded, on standard input, up to EOF.
+        if isUnmeasuredBody(parameters) {
             // It is measured here, as nginx and mod_fcgid measure one before passing it on, keeping no more of it
             // than of a body whose length was announced (the limit: what the application reads of an endless one).
             var endless = parameters
             endless.append(name: "CONTENT_LENGTH", value: String(Int.max))
             let measured = readStandardInputToEnd(keeping: max(0, application.bodyBytesToRead(endless)))
             body = measured.kept
-            parameters.append(name: "CONTENT_LENGTH", value: String(measured.length))
+            // Cut short (no end within the limits): announced as one byte more than arrived, so that it is refused
+            // as incomplete rather than checked as if whole.
+            let length = measured.ended ? measured.length : measured.length + 1
+            parameters.append(name: "CONTENT_LENGTH", value: String(length))
         } else {
             body = readStandardInput(upTo: max(0, application.bodyBytesToRead(parameters)))
             unread = parameters["CONTENT_LENGTH"].flatMap { Int($0) }.map { $0 - body.count } ?? 0
@@ -27,8 +29,18 @@ public enum CGIGateway {
         discardStandardInput(count: unread)
     }
 
+    /// Apache's mod_cgi and mod_cgid pass a chunked POST body unmeasured: without `CONTENT_LENGTH`, decoded, on
+    /// standard input up to its end.
+    static func isUnmeasuredBody(_ parameters: GatewayParameters) -> Bool {
+        parameters["CONTENT_LENGTH"] == nil && parameters["HTTP_TRANSFER_ENCODING"] != nil
+            && parameters["REQUEST_METHOD"] == "POST"
+    }
+
     /// The most of a request body read only to be dropped: reading has to end somewhere.
     static let discardLimit = 64 << 20
+    /// How long an unmeasured body may pause before it is taken as ended short: a web server that never closes
+    /// standard input must not keep the process forever. A webhook's body comes at once.
+    static let idleMilliseconds: Int32 = 5000
 
     /// Reads and drops up to `count` bytes of standard input (at most `discardLimit`); returns how many it read.
     /// Called after the answer is written: under mod_cgid standard input and output are one unix socket, and a
@@ -52,12 +64,29 @@ public enum CGIGateway {
         return read
     }
 
-    /// Reads standard input to its end, keeping the first `keeping` bytes; returns them and the whole length.
-    /// Past `keeping + discardLimit` bytes it stops: the length is then only known to exceed `keeping`.
-    static func readStandardInputToEnd(keeping: Int) -> (kept: [UInt8], length: Int) {
-        let kept = readStandardInput(upTo: keeping)
-        guard kept.count == keeping else { return (kept, kept.count) }
-        return (kept, keeping + discardStandardInput(count: discardLimit))
+    /// Reads standard input to its end, keeping its first `keeping` bytes (the buffer grows as they come); returns
+    /// them, the length read, and whether that was the end. It stops short past `keeping + discardLimit` bytes, or
+    /// when nothing arrives for `idleMilliseconds`.
+    static func readStandardInputToEnd(keeping: Int) -> (kept: [UInt8], length: Int, ended: Bool) {
+        var kept: [UInt8] = []
+        var scratch = [UInt8](repeating: 0, count: 65_536)
+        var length = 0
+        var input = pollfd(fd: 0, events: Int16(POLLIN), revents: 0)
+        while length < keeping + discardLimit {
+            var ready: Int32
+            repeat { ready = poll(&input, 1, idleMilliseconds) } while ready < 0 && errno == EINTR
+            guard ready > 0 else { return (kept, length, false) }
+            let n = scratch.withUnsafeMutableBytes { Glibc.read(0, $0.baseAddress!, $0.count) }
+            if n > 0 {
+                if kept.count < keeping { kept += scratch[0..<min(n, keeping - kept.count)] }
+                length += n
+            } else if n < 0 && errno == EINTR {
+                continue
+            } else {
+                return (kept, length, n == 0)
+            }
+        }
+        return (kept, length, false)
     }
 
     /// The process environment (CGI passes parameters there).
@@ -92,7 +121,7 @@ public enum CGIGateway {
         let parameters = environmentParameters()
         if let declared = parameters["CONTENT_LENGTH"].flatMap({ Int($0) }) {
             discardStandardInput(count: declared)
-        } else if parameters["HTTP_TRANSFER_ENCODING"] != nil {
+        } else if isUnmeasuredBody(parameters) {
             _ = readStandardInputToEnd(keeping: 0)
         }
     }

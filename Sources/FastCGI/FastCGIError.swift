@@ -24,8 +24,8 @@ public enum FastCGIError: Error, Equatable, Sendable, CustomStringConvertible {
             "cannot set the mode of \(path): \(String(cString: strerror(errno)))"
         case .cannotStartThread(let errno): "cannot start a worker thread: \(String(cString: strerror(errno)))"
         case .invalidWebServerAddress(let entry):
-            "FCGI_WEB_SERVER_ADDRS: \"\(entry)\" is not an IP address (expected a comma-separated list, e.g. "
-                + "127.0.0.1,::1)"
+            "FCGI_WEB_SERVER_ADDRS: \"\(entry)\" is not an IP address (expected a comma-separated list of at "
+                + "least one, e.g. 127.0.0.1,::1; unset, anyone may connect)"
         }
     }
 

@@ -10,20 +10,32 @@ struct WebServerAddresses: Sendable {
     private var ipv6: [[UInt8]] = []
     private let anyone: Bool
 
+    /// - Parameter list: unset or empty, anyone may connect. Set, it must name at least one address: a list whose
+    ///   entries all came out empty (`${A},${B}` with neither set) lets no one in under libfcgi, and here stops
+    ///   the start instead.
     init(list: String?) throws(FastCGIError) {
+        anyone = (list ?? "").isEmpty
+        if anyone { return }
         let entries = (list ?? "").split(separator: ",").map(Self.trimmed).filter { !$0.isEmpty }
-        anyone = entries.isEmpty
+        guard !entries.isEmpty else { throw .invalidWebServerAddress(list ?? "") }
         for entry in entries {
             var v4 = in_addr()
             var v6 = in6_addr()
             if inet_pton(AF_INET, entry, &v4) == 1 {
                 ipv4.append(v4.s_addr)
             } else if inet_pton(AF_INET6, entry, &v6) == 1 {
-                ipv6.append(withUnsafeBytes(of: v6) { Array($0) })
+                let bytes = withUnsafeBytes(of: v6) { Array($0) }
+                if let mapped = Self.mappedIPv4(bytes) { ipv4.append(mapped) } else { ipv6.append(bytes) }
             } else {
                 throw .invalidWebServerAddress(entry)
             }
         }
+    }
+
+    /// The IPv4 address in an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`), in network order; nil for any other.
+    private static func mappedIPv4(_ bytes: [UInt8]) -> in_addr_t? {
+        guard bytes[0..<12].elementsEqual([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF]) else { return nil }
+        return bytes[12..<16].withUnsafeBytes { $0.loadUnaligned(as: in_addr_t.self) }
     }
 
     private static func trimmed(_ entry: Substring) -> String {
@@ -46,9 +58,7 @@ struct WebServerAddresses: Sendable {
             let bytes = withUnsafeBytes(of: &peer) { raw in
                 withUnsafeBytes(of: raw.load(as: sockaddr_in6.self).sin6_addr) { Array($0) }
             }
-            if bytes[0..<12].elementsEqual([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF]) {
-                return ipv4.contains(bytes[12..<16].withUnsafeBytes { $0.loadUnaligned(as: in_addr_t.self) })
-            }
+            if let mapped = Self.mappedIPv4(bytes) { return ipv4.contains(mapped) }
             return ipv6.contains(bytes)
         default:
             return false

@@ -30,7 +30,7 @@ struct WebServerAddressesTests {
 
     @Test("unset or empty, anyone may connect")
     func unrestricted() throws {
-        for list in [nil, "", " , "] {
+        for list in [nil, ""] {
             let addresses = try WebServerAddresses(list: list)
             #expect(addresses.admit(peer("192.0.2.7")))
             #expect(addresses.admit(peer("2001:db8::7")))
@@ -49,11 +49,19 @@ struct WebServerAddressesTests {
         #expect(!addresses.admit(peer("::2")))
         #expect(!addresses.admit(peer("::ffff:192.0.2.1")))
         #expect(!addresses.admit(sockaddr_storage()))
+        let mapped = try WebServerAddresses(list: "::ffff:192.0.2.10")
+        #expect(mapped.admit(peer("192.0.2.10")))
+        #expect(mapped.admit(peer("::ffff:192.0.2.10")))
+        #expect(!mapped.admit(peer("192.0.2.1")))
     }
 
-    @Test("an entry that is not an IP address is refused, and named")
+    @Test("an entry that is not an IP address, or a list of none, is refused and named")
     func invalid() {
-        for (list, entry) in [("127.0.0.1,localhost", "localhost"), ("10.0.0.0/8", "10.0.0.0/8"), ("1.2.3", "1.2.3")] {
+        let cases = [
+            ("127.0.0.1,localhost", "localhost"), ("10.0.0.0/8", "10.0.0.0/8"), ("1.2.3", "1.2.3"), (",", ","),
+            (" , ", " , "),
+        ]
+        for (list, entry) in cases {
             #expect(throws: FastCGIError.invalidWebServerAddress(entry)) { try WebServerAddresses(list: list) }
         }
         #expect(

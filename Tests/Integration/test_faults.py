@@ -20,6 +20,7 @@ import os
 import pwd
 import random
 import re
+import select
 import shutil
 import signal
 import stat
@@ -872,6 +873,67 @@ def test_cgi_body_shorter_than_content_length_is_400_truncated_body(hostile_stac
     assert snapshot(stack.log_dir) == before
     whole = cgi(stack.config, "POST", "veriff", body, headers)
     assert whole.status == 200 and whole.json()["status"] == "accepted", whole
+
+
+def _unmeasured_cgi(config: Path, method: str, endpoint: str, body: bytes, headers: dict[str, str]) -> subprocess.Popen:
+    """A CGI request as mod_cgid passes a chunked one: no CONTENT_LENGTH, HTTP_TRANSFER_ENCODING set, the body on
+    standard input (written by the caller, which also decides when, or whether, to close it)."""
+    env = cgi_env(config, method, endpoint, body, headers)
+    env.pop("CONTENT_LENGTH", None)
+    env["HTTP_TRANSFER_ENCODING"] = "chunked"
+    return subprocess.Popen([str(support.binary())], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, cwd="/")
+
+
+def _output_within(process: subprocess.Popen, timeout: float) -> bytes:
+    """Everything `process` writes to standard output until it closes it, which must happen within `timeout`."""
+    deadline = time.monotonic() + timeout
+    output = b""
+    while True:
+        left = deadline - time.monotonic()
+        assert left > 0, f"no end of output within {timeout} s: {output[:200]!r}"
+        ready, _, _ = select.select([process.stdout], [], [], left)
+        if ready:
+            chunk = os.read(process.stdout.fileno(), 65536)
+            if not chunk:
+                return output
+            output += chunk
+
+
+def test_cgi_unmeasured_body_that_never_ends_is_400_truncated_body_after_a_pause(hostile_stack):
+    """A web server that passes a chunked body and never closes standard input must not hold the process: after
+    5 s without a byte the body counts as cut short."""
+    stack = hostile_stack
+    before = snapshot(stack.log_dir)
+    body, headers = signed("veriff", fresh_event("veriff"))
+    process = _unmeasured_cgi(stack.config, "POST", "veriff", body, headers)
+    try:
+        process.stdin.write(body[:-10])
+        process.stdin.flush()
+        started = time.monotonic()
+        stdout = _output_within(process, 20)
+        waited = time.monotonic() - started
+        status, _, answer = parse_cgi_output(stdout)
+        assert status == 400 and json.loads(answer)["error"] == "truncated_body", (status, answer)
+        assert 4 < waited < 15, waited
+    finally:
+        process.stdin.close()
+        process.wait(10)
+        process.stderr.close()
+    assert snapshot(stack.log_dir) == before
+
+
+def test_cgi_get_with_transfer_encoding_is_answered_without_waiting_for_a_body(hostile_stack):
+    stack = hostile_stack
+    process = _unmeasured_cgi(stack.config, "GET", "healthz", b"", {})
+    try:
+        stdout = _output_within(process, 3)  # standard input stays open: only reading a body would wait
+        status, _, answer = parse_cgi_output(stdout)
+        assert status == 200, (status, answer)
+    finally:
+        process.stdin.close()
+        process.wait(10)
+        process.stderr.close()
 
 
 def test_client_disconnecting_mid_body_appends_nothing_and_the_worker_survives(hostile_stack):
