@@ -14,6 +14,7 @@ Needs root for the mount tests (each skips with the reason when mounting is not 
 
 from __future__ import annotations
 
+import fcntl
 import http.client
 import json
 import os
@@ -419,6 +420,33 @@ def test_partial_last_line_is_cut_before_the_next_append_and_the_new_record_gets
     message = f"removed a partial last line ({len(partial)} bytes) from {today}"
     wait_for(lambda: message in stderr(), 5, f"stderr to say {message!r}")
     assert_verify_log_clean(stack.log_dir, lines=2 if before else 1)
+
+
+def test_verify_log_waits_out_an_append_in_progress_instead_of_reporting_its_line_torn(tmp_path):
+    """A line being appended (here: half written, the directory lock held as every append holds it) is not torn:
+    verify-log reads it again once the append is over. A line still unfinished then is reported."""
+    config = write_config(tmp_path)
+    log_dir = tmp_path / "log"
+    body, headers = signed("veriff", fresh_event("veriff"))
+    assert cgi(config, "POST", "veriff", body, headers).status == 200
+    [path] = sorted(log_dir.glob("decisions-*.jsonl"))
+    line = path.read_bytes()
+    with open(log_dir / ".verdict" / "lock", "rb") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        path.write_bytes(line + line[:40])
+        checking = subprocess.Popen([str(support.binary()), "verify-log", str(log_dir)], stdout=subprocess.PIPE,
+                                    text=True)
+        time.sleep(0.5)
+        assert checking.poll() is None, checking.stdout.read()  # waiting for the append
+        path.write_bytes(line + line)  # the append done: the same event again, whole
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        output, _ = checking.communicate(timeout=30)
+    assert "torn line" not in output and output.endswith("1 files, 2 lines, 1 problems\n"), output
+    assert "already at" in output, output
+
+    path.write_bytes(line + line[:40])
+    result = verify_log(log_dir)
+    assert result.problems == [f"{path}:2: torn line (40 bytes, no newline)"], result.output
 
 
 def test_verify_log_reports_lines_moved_to_another_days_file_at_that_file_and_line(tmp_path):
