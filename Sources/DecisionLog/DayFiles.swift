@@ -15,8 +15,7 @@ public enum DayFiles {
         } catch {
             throw DecisionLogError("list directory", directory, error)
         }
-        let prefix = "decisions-"
-        let suffix = ".jsonl"
+        let (prefix, suffix) = (LogDirectory.dayFilePrefix, LogDirectory.dayFileSuffix)
         return names.filter { $0.hasPrefix(prefix) && $0.hasSuffix(suffix) && $0.count > prefix.count + suffix.count }
             .sorted()
             .map { (String($0.dropFirst(prefix.count).dropLast(suffix.count)), directory + "/" + $0) }

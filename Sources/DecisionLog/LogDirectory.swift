@@ -51,8 +51,11 @@ public final class LogDirectory {
 
     /// The file name for `day`.
     public static func fileName(day: String) -> String {
-        "decisions-\(day).jsonl"
+        dayFilePrefix + day + dayFileSuffix
     }
+
+    static let dayFilePrefix = "decisions-"
+    static let dayFileSuffix = ".jsonl"
 
     /// Appends `entries` that are not redeliveries; returns one result per entry, in order.
     ///

@@ -42,41 +42,39 @@ public enum CGIGateway {
     /// standard input must not keep the process forever. A webhook's body comes at once.
     static let idleMilliseconds: Int32 = 5000
 
-    /// Reads and drops up to `count` bytes of standard input (at most `discardLimit`); returns how many it read.
-    /// Called after the answer is written: under mod_cgid standard input and output are one unix socket, and a
-    /// process that exits with request bytes still unread resets it, so Apache loses the answer ("Connection reset
-    /// by peer", a truncated response).
-    @discardableResult
-    static func discardStandardInput(count: Int) -> Int {
-        let limit = min(count, discardLimit)
-        var read = 0
-        var scratch = [UInt8](repeating: 0, count: 65_536)
-        while read < limit {
-            let n = scratch.withUnsafeMutableBytes { Glibc.read(0, $0.baseAddress!, min($0.count, limit - read)) }
-            if n > 0 {
-                read += n
-            } else if n < 0 && errno == EINTR {
-                continue
-            } else {
-                break
-            }
-        }
-        return read
+    /// Reads and drops up to `count` bytes of standard input (at most `discardLimit`). Called after the answer is
+    /// written: under mod_cgid standard input and output are one unix socket, and a process that exits with
+    /// request bytes still unread resets it, so Apache loses the answer ("Connection reset by peer", a truncated
+    /// response).
+    static func discardStandardInput(count: Int) {
+        _ = consumeStandardInput(upTo: min(count, discardLimit), keeping: 0, idleMilliseconds: -1)
     }
 
-    /// Reads standard input to its end, keeping its first `keeping` bytes (the buffer grows as they come); returns
-    /// them, the length read, and whether that was the end. It stops short past `keeping + discardLimit` bytes, or
-    /// when nothing arrives for `idleMilliseconds`.
+    /// Reads standard input to its end, keeping its first `keeping` bytes; returns them, the length read, and
+    /// whether that was the end. It stops short past `keeping + discardLimit` bytes, or when nothing arrives for
+    /// `idleMilliseconds`.
     static func readStandardInputToEnd(keeping: Int) -> (kept: [UInt8], length: Int, ended: Bool) {
+        consumeStandardInput(upTo: keeping + discardLimit, keeping: keeping, idleMilliseconds: idleMilliseconds)
+    }
+
+    /// Reads standard input until its end or `limit` bytes, keeping the first `keeping` of them (the buffer grows as
+    /// they come), and gives up when nothing arrives for `idle` milliseconds (-1: waits as long as it takes).
+    private static func consumeStandardInput(
+        upTo limit: Int,
+        keeping: Int,
+        idleMilliseconds idle: Int32
+    ) -> (kept: [UInt8], length: Int, ended: Bool) {
         var kept: [UInt8] = []
         var scratch = [UInt8](repeating: 0, count: 65_536)
         var length = 0
         var input = pollfd(fd: 0, events: Int16(POLLIN), revents: 0)
-        while length < keeping + discardLimit {
-            var ready: Int32
-            repeat { ready = poll(&input, 1, idleMilliseconds) } while ready < 0 && errno == EINTR
-            guard ready > 0 else { return (kept, length, false) }
-            let n = scratch.withUnsafeMutableBytes { Glibc.read(0, $0.baseAddress!, $0.count) }
+        while length < limit {
+            if idle >= 0 {
+                var ready: Int32
+                repeat { ready = poll(&input, 1, idle) } while ready < 0 && errno == EINTR
+                guard ready > 0 else { return (kept, length, false) }
+            }
+            let n = scratch.withUnsafeMutableBytes { read(0, $0.baseAddress!, min($0.count, limit - length)) }
             if n > 0 {
                 if kept.count < keeping { kept += scratch[0..<min(n, keeping - kept.count)] }
                 length += n
