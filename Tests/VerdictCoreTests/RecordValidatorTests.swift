@@ -158,6 +158,16 @@ struct RecordValidatorTests {
     static let endpointProblem = "is not one or more letters, digits, '.', '_' or '-'"
     static let veriffKeyProblem = "is not \"veriff-\" and 32 lowercase hex digits"
 
+    /// `field` set to the string `value`, which is no UTC time of the record's format.
+    static func badTime(_ provider: String, _ field: String, _ value: String) -> Mutation {
+        Mutation(provider, [(field, "\"\(value)\"")], "\(field) \"\(value)\" \(timestampProblem)")
+    }
+
+    /// A Veriff record whose `event_id` is the string `value`, which is no Veriff key.
+    static func badVeriffKey(_ value: String) -> Mutation {
+        Mutation("veriff", [("event_id", "\"\(value)\"")], "event_id \"\(value)\" \(veriffKeyProblem)")
+    }
+
     @Test(
         "Each rule of the schema refuses a line that breaks it, naming the field",
         arguments: [
@@ -174,46 +184,14 @@ struct RecordValidatorTests {
                 "endpoint \"\(String(repeating: "x", count: 64))\"… \(endpointProblem)"
             ),
             Mutation("veriff", [("endpoint", #""healthz""#)], #"endpoint is "healthz", the health check's name"#),
-            Mutation(
-                "veriff",
-                [("received_at", #""2025-00-23T12:13:20.123Z""#)],
-                #"received_at "2025-00-23T12:13:20.123Z" \#(timestampProblem)"#
-            ),
-            Mutation(
-                "veriff",
-                [("received_at", #""2025-13-23T12:13:20.123Z""#)],
-                #"received_at "2025-13-23T12:13:20.123Z" \#(timestampProblem)"#
-            ),
-            Mutation(
-                "veriff",
-                [("received_at", #""2025-11-00T12:13:20.123Z""#)],
-                #"received_at "2025-11-00T12:13:20.123Z" \#(timestampProblem)"#
-            ),
-            Mutation(
-                "veriff",
-                [("received_at", #""2025-11-32T12:13:20.123Z""#)],
-                #"received_at "2025-11-32T12:13:20.123Z" \#(timestampProblem)"#
-            ),
-            Mutation(
-                "stripe",
-                [("received_at", #""2025-11-23T24:13:20.123Z""#)],
-                #"received_at "2025-11-23T24:13:20.123Z" \#(timestampProblem)"#
-            ),
-            Mutation(
-                "stripe",
-                [("received_at", #""2025-11-23T12:60:20.123Z""#)],
-                #"received_at "2025-11-23T12:60:20.123Z" \#(timestampProblem)"#
-            ),
-            Mutation(
-                "stripe",
-                [("received_at", #""2025-11-23T12:13:60.123Z""#)],
-                #"received_at "2025-11-23T12:13:60.123Z" \#(timestampProblem)"#
-            ),
-            Mutation(
-                "veriff",
-                [("received_at", #""2025-11-23T12:13:20Z""#)],
-                #"received_at "2025-11-23T12:13:20Z" \#(timestampProblem)"#
-            ),
+            badTime("veriff", "received_at", "2025-00-23T12:13:20.123Z"),
+            badTime("veriff", "received_at", "2025-13-23T12:13:20.123Z"),
+            badTime("veriff", "received_at", "2025-11-00T12:13:20.123Z"),
+            badTime("veriff", "received_at", "2025-11-32T12:13:20.123Z"),
+            badTime("stripe", "received_at", "2025-11-23T24:13:20.123Z"),
+            badTime("stripe", "received_at", "2025-11-23T12:60:20.123Z"),
+            badTime("stripe", "received_at", "2025-11-23T12:13:60.123Z"),
+            badTime("veriff", "received_at", "2025-11-23T12:13:20Z"),
             Mutation("veriff", [("final", "false")], "final is false for outcome declined"),
             Mutation("veriff", [("outcome", #""in_progress""#)], "final is true for outcome in_progress"),
             Mutation("stripe", [("needs_review", "true")], "needs_review is true for outcome approved"),
@@ -223,41 +201,17 @@ struct RecordValidatorTests {
                 [("outcome", #""review""#), ("final", "false")],
                 "needs_review is false for outcome review"
             ),
-            Mutation("veriff", [("event_id", #""evt_1""#)], #"event_id "evt_1" \#(veriffKeyProblem)"#),
-            Mutation(
-                "veriff",
-                [("event_id", #""veriff-0123456789abcdef0123456789abcde""#)],
-                #"event_id "veriff-0123456789abcdef0123456789abcde" \#(veriffKeyProblem)"#
-            ),
-            Mutation(
-                "veriff",
-                [("event_id", #""veriff-0123456789abcdef0123456789abcdef0""#)],
-                #"event_id "veriff-0123456789abcdef0123456789abcdef0" \#(veriffKeyProblem)"#
-            ),
-            Mutation(
-                "veriff",
-                [("event_id", #""veriff-0123456789ABCDEF0123456789abcdef""#)],
-                #"event_id "veriff-0123456789ABCDEF0123456789abcdef" \#(veriffKeyProblem)"#
-            ),
-            Mutation(
-                "veriff",
-                [("event_id", #""Veriff-0123456789abcdef0123456789abcdef""#)],
-                #"event_id "Veriff-0123456789abcdef0123456789abcdef" \#(veriffKeyProblem)"#
-            ),
+            badVeriffKey("evt_1"),
+            badVeriffKey("veriff-0123456789abcdef0123456789abcde"),
+            badVeriffKey("veriff-0123456789abcdef0123456789abcdef0"),
+            badVeriffKey("veriff-0123456789ABCDEF0123456789abcdef"),
+            badVeriffKey("Veriff-0123456789abcdef0123456789abcdef"),
             Mutation("veriff", [("metadata", "{}")], "metadata is not null for provider veriff"),
             Mutation("veriff", [("livemode", "false")], "livemode is not null for provider veriff"),
             Mutation("stripe", [("attempt_id", #""a""#)], "attempt_id is not null for provider stripe"),
             Mutation("stripe", [("end_user_id", #""u""#)], "end_user_id is not null for provider stripe"),
-            Mutation(
-                "stripe",
-                [("decision_time", #""2025-11-23T12:13:10Z""#)],
-                #"decision_time "2025-11-23T12:13:10Z" \#(timestampProblem)"#
-            ),
-            Mutation(
-                "stripe",
-                [("decision_time", #""2025-11-31T25:13:10.000Z""#)],
-                #"decision_time "2025-11-31T25:13:10.000Z" \#(timestampProblem)"#
-            ),
+            badTime("stripe", "decision_time", "2025-11-23T12:13:10Z"),
+            badTime("stripe", "decision_time", "2025-11-31T25:13:10.000Z"),
             Mutation(
                 "stripe",
                 [("payload.data.object.client_secret", #""vs_1_secret_abc""#)],
