@@ -635,6 +635,27 @@ def test_a_worker_on_a_tcp_socket_answers_only_the_web_servers_in_fcgi_web_serve
         process.stderr.close()
 
 
+def test_a_tcp_worker_closes_a_silent_connection_and_stops_on_sigterm_with_silent_connections_open(tmp_path):
+    """libfcgi read a new TCP connection's first bytes without a time limit: a client that connected and sent
+    nothing held a thread for good. Now it is closed after 2 s, and silent connections do not delay a stop."""
+    process, address = _start_tcp_worker(tmp_path)
+    try:
+        silent = socket.create_connection(address, timeout=10)
+        started = time.monotonic()
+        assert silent.recv(1) == b""  # closed by the worker, unanswered
+        assert 1.5 < time.monotonic() - started < 5
+        silent.close()
+        others = [socket.create_connection(address, timeout=10) for _ in range(3)]
+        time.sleep(0.3)
+        process.send_signal(signal.SIGTERM)
+        assert _expect_exit(process, 8, "the TCP worker sent SIGTERM with silent connections open") == 0
+        for other in others:
+            other.close()
+    finally:
+        _kill_group(process)
+        process.stderr.close()
+
+
 def test_a_tcp_worker_refuses_to_start_with_an_fcgi_web_server_addrs_it_cannot_read(tmp_path):
     process, _ = _start_tcp_worker(tmp_path, web_servers="127.0.0.1,localhost")
     try:
