@@ -21,32 +21,58 @@ public enum DayFiles {
             .map { (String($0.dropFirst(prefix.count).dropLast(suffix.count)), directory + "/" + $0) }
     }
 
-    /// The bytes of the day file at `path` in the log `directory`. A file that ends inside a line may be one an
-    /// append is writing: it is read again while the directory lock, which every append holds, is held too, so
-    /// that what ends inside a line then is a torn line indeed. Without access to the lock (another user's log),
-    /// the first read stands.
-    public static func contents(of path: String, directory: String) throws(DecisionLogError) -> [UInt8] {
-        let bytes = try read(path)
-        guard let last = bytes.last, last != UInt8(ascii: "\n") else { return bytes }
-        let lockPath = directory + "/.verdict/lock"
-        guard let lock = try? FileDescriptor.open(FilePath(lockPath), .readOnly, options: [.closeOnExec]) else {
-            return bytes
-        }
-        defer { try? lock.close() }
-        // Shared: checkers do not wait for each other, only for an append.
-        guard (try? system_flock(lock, LOCK_SH)) != nil else { return bytes }
-        defer { try? system_flock(lock, LOCK_UN) }
-        return try read(path)
+    /// What `contents(of:directory:)` found.
+    public struct Contents: Sendable {
+        public var bytes: [UInt8]
+        /// The file ended inside a line, and the directory lock stayed taken for `lockWait`: an append may have
+        /// been under way, and the line may be whole by now.
+        public var lockWasBusy = false
     }
 
-    private static func read(_ path: String) throws(DecisionLogError) -> [UInt8] {
+    /// How long `contents(of:directory:)` waits for an append under way to end.
+    public static let lockWait: Duration = .seconds(10)
+
+    /// The bytes of the day file at `path` in the log `directory`. A file that ends inside a line may be one an
+    /// append is writing: its last line is read again while the directory lock, which every append holds, is held
+    /// too (shared, for as long as that read takes), so that what ends inside a line then is a torn line indeed.
+    /// Without access to the lock (another user's log), the first read stands.
+    public static func contents(of path: String, directory: String) throws(DecisionLogError) -> Contents {
+        var bytes = try read(path, from: 0)
+        guard let last = bytes.last, last != UInt8(ascii: "\n") else { return Contents(bytes: bytes) }
+        let lockPath = directory + "/.verdict/lock"
+        guard let lock = try? FileDescriptor.open(FilePath(lockPath), .readOnly, options: [.closeOnExec]) else {
+            return Contents(bytes: bytes)
+        }
+        defer { try? lock.close() }
+        // Never blocking: this process may hold the lock itself (`flock -x lock verdict verify-log`), or a writer
+        // may be stuck with it (a stopped worker, a hung disk). Shared: checkers do not wait for each other.
+        let clock = ContinuousClock()
+        let deadline = clock.now + lockWait
+        while (try? system_flock(lock, LOCK_SH | LOCK_NB)) == nil {
+            guard clock.now < deadline else { return Contents(bytes: bytes, lockWasBusy: true) }
+            var pause = timespec(tv_sec: 0, tv_nsec: 5_000_000)
+            nanosleep(&pause, nil)
+        }
+        defer { try? system_flock(lock, LOCK_UN) }
+        // Only the last line can have changed: appends add after it, and a cut-back removes no more than a failed
+        // append added.
+        let lastLine = (bytes.lastIndex(of: UInt8(ascii: "\n")) ?? -1) + 1
+        let rest = try read(path, from: Int64(lastLine))
+        bytes.removeSubrange(lastLine...)
+        bytes += rest
+        return Contents(bytes: bytes)
+    }
+
+    private static func read(_ path: String, from offset: Int64) throws(DecisionLogError) -> [UInt8] {
         do {
             let descriptor = try FileDescriptor.open(FilePath(path), .readOnly, options: [.closeOnExec])
             defer { try? descriptor.close() }
             var bytes: [UInt8] = []
             var chunk = [UInt8](repeating: 0, count: 1 << 16)
             while true {
-                let count = try chunk.withUnsafeMutableBytes { try descriptor.read(into: $0) }
+                let count = try chunk.withUnsafeMutableBytes {
+                    try descriptor.read(fromAbsoluteOffset: offset + Int64(bytes.count), into: $0)
+                }
                 if count == 0 { return bytes }
                 bytes += chunk[0..<count]
             }

@@ -51,7 +51,7 @@ public enum CGIGateway {
     }
 
     /// Reads standard input to its end, keeping its first `keeping` bytes; returns them, the length read, and
-    /// whether that was the end. It stops short past `keeping + discardLimit` bytes, or when nothing arrives for
+    /// whether that was the end. It stops short at `keeping + discardLimit` bytes, or when nothing arrives for
     /// `idleMilliseconds`.
     static func readStandardInputToEnd(keeping: Int) -> (kept: [UInt8], length: Int, ended: Bool) {
         consumeStandardInput(upTo: keeping + discardLimit, keeping: keeping, idleMilliseconds: idleMilliseconds)

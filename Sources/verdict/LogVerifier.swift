@@ -23,20 +23,25 @@ enum LogVerifier {
         // A line goes to the file of its `received_at` UTC day; a reader of one day's file relies on that.
         for (fileDay, path) in files {
             report.files += 1
-            let bytes: [UInt8]
+            let contents: DayFiles.Contents
             do throws(DecisionLogError) {
-                bytes = try DayFiles.contents(of: path, directory: directory)
+                contents = try DayFiles.contents(of: path, directory: directory)
             } catch {
                 report.problems.append(error.description)
                 continue
             }
+            let bytes = contents.bytes
             var lineNumber = 0
             var start = 0
             while start < bytes.count {
                 lineNumber += 1
                 guard let end = bytes[start...].firstIndex(of: UInt8(ascii: "\n")) else {
+                    let busy =
+                        contents.lockWasBusy
+                        ? "; the directory lock stayed taken for \(DayFiles.lockWait), so an append may be under way"
+                        : ""
                     report.problems.append(
-                        "\(path):\(lineNumber): torn line (\(bytes.count - start) bytes, no newline)"
+                        "\(path):\(lineNumber): torn line (\(bytes.count - start) bytes, no newline\(busy))"
                     )
                     break
                 }

@@ -448,6 +448,19 @@ def test_verify_log_waits_out_an_append_in_progress_instead_of_reporting_its_lin
     result = verify_log(log_dir)
     assert result.problems == [f"{path}:2: torn line (40 bytes, no newline)"], result.output
 
+    # A lock that stays taken (a writer stuck in a sync, or the caller itself holding it) is waited for 10 s, no
+    # longer; the first read then stands, and the report says why it may be wrong.
+    with open(log_dir / ".verdict" / "lock", "rb") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        started = time.monotonic()
+        result = verify_log(log_dir)
+        waited = time.monotonic() - started
+    assert 9 < waited < 30, waited
+    assert result.problems == [
+        f"{path}:2: torn line (40 bytes, no newline; the directory lock stayed taken for 10.0 seconds, so an append"
+        " may be under way)"
+    ], result.output
+
 
 def test_verify_log_reports_lines_moved_to_another_days_file_at_that_file_and_line(tmp_path):
     """A line belongs to the file of its received_at UTC day (a consumer reading one day relies on it): Verdict's
