@@ -50,8 +50,7 @@ public enum DayFiles {
         let deadline = clock.now + lockWait
         while (try? system_flock(lock, LOCK_SH | LOCK_NB)) == nil {
             guard clock.now < deadline else { return Contents(bytes: bytes, lockWasBusy: true) }
-            var pause = timespec(tv_sec: 0, tv_nsec: 5_000_000)
-            nanosleep(&pause, nil)
+            usleep(5_000)
         }
         defer { try? system_flock(lock, LOCK_UN) }
         // Only the last line can have changed: appends add after it, and a cut-back removes no more than a failed
