@@ -394,6 +394,15 @@ def test_body_over_max_body_bytes_is_413_body_too_large(make_stack, mode):
     assert len(stack.log.records()) == 1
 
 
+def test_body_just_over_the_default_max_body_bytes_gets_verdicts_json_413_through_the_shipped_snippet(make_stack):
+    """nginx's own limit (client_max_body_size in nginx/verdict-location.conf) must sit above Verdict's default, or
+    nginx answers an HTML 413 itself."""
+    stack = make_stack("serve", workers=1)
+    over = veriff_body_of_size(1048576 + 1)
+    assert_refused(stack.post("veriff", over, Signer.veriff(over)), 413, "body_too_large")
+    assert stack.log.records() == []
+
+
 @pytest.mark.parametrize("endpoint", ["veriff", "stripe"])
 def test_signed_invalid_json_is_400_invalid_json(stack: Stack, endpoint):
     good = compact(veriff_decision() if endpoint == "veriff" else stripe_event())
