@@ -125,6 +125,16 @@ def test_verdict_sign_output_is_accepted_as_readme_shows(site):
                                 stdin=stdin, capture_output=True, text=True, timeout=30, cwd=site.base)
     assert signed.returncode == 0, signed.stderr
     assert "curl" in signed.stdout and url in signed.stdout, signed.stdout
+    assert " -k " in signed.stdout  # loopback: a self-signed certificate is the usual case there
+    # Anywhere else the certificate is checked, as the provider checks it.
+    for elsewhere in ("https://example.com/hooks/stripe", "https://127.example.com:8443/x", "https://[2001:db8::1]/x"):
+        printed = subprocess.run([verdict, "sign", "--endpoint", "stripe", "--config", str(site.config), "--url",
+                                  elsewhere], input=body, capture_output=True, timeout=30).stdout.decode()
+        assert printed.startswith("curl -sS -X POST") and " -k " not in printed, printed
+    for loopback in ("https://localhost:8443/x", "https://[::1]:8443/x", "https://127.0.0.2/x"):
+        printed = subprocess.run([verdict, "sign", "--endpoint", "stripe", "--config", str(site.config), "--url",
+                                  loopback], input=body, capture_output=True, timeout=30).stdout.decode()
+        assert printed.startswith("curl -sS -k -X POST"), printed
     delivered = subprocess.run(["sh", "-c", signed.stdout], capture_output=True, text=True, timeout=30,
                                cwd=site.base)
     assert delivered.returncode == 0, delivered.stderr
