@@ -49,6 +49,37 @@ public final class LogDirectory {
         closeEverything()
     }
 
+    /// What this process could do with a log directory at `path`, found without changing anything.
+    public enum Access: Equatable, Sendable {
+        case writable
+        /// Missing, and the nearest directory above it lets this process create it.
+        case creatable
+        case notWritable
+        /// Missing, and it cannot be made: the reason names the path in the way.
+        case notCreatable(String)
+    }
+
+    /// Checks `path` (for `verdict check-config`: a log directory that cannot be written is otherwise found only by
+    /// the first webhook, answered 503).
+    public static func access(_ path: String) -> Access {
+        if (try? FilePath(path).stat()) != nil {
+            return system_writeAccessError(path) == nil ? .writable : .notWritable
+        }
+        var ancestor = FilePath(path).removingLastComponent()
+        while (try? ancestor.stat()) == nil, !ancestor.removingLastComponent().isEmpty,
+            ancestor != ancestor.removingLastComponent()
+        {
+            ancestor = ancestor.removingLastComponent()
+        }
+        let place = ancestor.isEmpty ? "." : ancestor.string
+        guard let status = try? FilePath(place).stat() else { return .notCreatable("\(place) cannot be read") }
+        guard status.type == .directory else { return .notCreatable("\(place) is not a directory") }
+        guard system_writeAccessError(place) == nil else {
+            return .notCreatable("\(place) is not writable by this user")
+        }
+        return .creatable
+    }
+
     /// The file name for `day`.
     public static func fileName(day: String) -> String {
         dayFilePrefix + day + dayFileSuffix

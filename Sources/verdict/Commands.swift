@@ -133,10 +133,14 @@ struct CheckConfig: ParsableCommand {
             Self.exitWith(failure)
         }
         print("configuration OK: \(configuration.file)")
+        let logAccess = LogDirectory.access(configuration.logDirectory)
         let state =
-            access(configuration.logDirectory, F_OK) != 0
-            ? "will be created"
-            : access(configuration.logDirectory, W_OK) == 0 ? "writable" : "NOT WRITABLE by this user"
+            switch logAccess {
+            case .writable: "writable"
+            case .creatable: "will be created"
+            case .notWritable: "NOT WRITABLE by this user"
+            case .notCreatable(let reason): "CANNOT BE CREATED: \(reason)"
+            }
         print("  log_dir: \(configuration.logDirectory) (\(state))")
         print(
             "  fsync: \(configuration.fsync), max_body_bytes: \(configuration.maxBodyBytes), "
@@ -144,6 +148,16 @@ struct CheckConfig: ParsableCommand {
         )
         for endpoint in configuration.endpoints {
             print("  endpoint \(endpoint.name): provider \(endpoint.provider.name), path .../\(endpoint.name)")
+        }
+        // Run as Verdict's user, this is what every webhook would meet: 503 log_unavailable.
+        if logAccess != .writable && logAccess != .creatable {
+            Self.exitWith(
+                ValidationFailure(
+                    message: "this user cannot write the log directory \(configuration.logDirectory): every webhook "
+                        + "would be answered 503 (run check-config as the user Verdict runs as)",
+                    code: 73
+                )
+            )
         }
     }
 }

@@ -44,6 +44,7 @@ from faults_support import (
     cgi,
     cgi_env,
     day_file,
+    drop_to,
     fault_port,
     fill,
     full_output,
@@ -704,12 +705,37 @@ def test_permission_denied_log_directory_answers_503_names_the_path_healthz_503_
         assert sorted(p.name for p in log_dir.iterdir()) == before
         assert (log_dir / "decisions-2020-01-01.jsonl").read_bytes() == b""
 
+        # check-config, run as that user, says so before any webhook comes.
+        checked = subprocess.run([str(program), "check-config", "--config", str(config)], capture_output=True,
+                                 text=True, timeout=30, cwd="/", preexec_fn=drop_to("nobody"))
+        assert checked.returncode == 73, (checked.stdout, checked.stderr)
+        assert f"log_dir: {log_dir} (NOT WRITABLE by this user)" in checked.stdout, checked.stdout
+        assert "every webhook would be answered 503" in checked.stderr, checked.stderr
+
         # The same request as the directory's owner is accepted: the 503 was about permissions.
         accepted = cgi(config, "POST", "veriff", body, headers, program=program)
         assert accepted.status == 200 and accepted.json()["status"] == "accepted", accepted
         assert_verify_log_clean(log_dir, lines=1)
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_check_config_tells_a_log_directory_it_can_create_from_one_it_cannot(tmp_path):
+    config = write_config(tmp_path)
+    in_the_way = tmp_path / "a-file"
+    in_the_way.write_text("")
+    text = config.read_text()
+    for log_dir, code, state in [
+        (tmp_path / "new" / "deeper" / "log", 0, "will be created"),
+        (in_the_way / "log", 73, f"CANNOT BE CREATED: {in_the_way} is not a directory"),
+        (tmp_path, 0, "writable"),
+    ]:
+        config.write_text(text.replace('log_dir = "log"', f'log_dir = "{log_dir}"'))
+        checked = subprocess.run([str(support.binary()), "check-config", "--config", str(config)],
+                                 capture_output=True, text=True, timeout=30)
+        assert checked.returncode == code, (checked.stdout, checked.stderr)
+        assert f"log_dir: {log_dir} ({state})" in checked.stdout, checked.stdout
+        assert not (tmp_path / "new").exists()  # checking creates nothing
 
 
 def test_log_directory_removed_while_running_is_recreated_and_the_next_posts_succeed(new_stack):
