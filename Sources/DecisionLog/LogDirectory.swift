@@ -65,11 +65,10 @@ public final class LogDirectory {
         if (try? FilePath(path).stat()) != nil {
             return system_writeAccessError(path) == nil ? .writable : .notWritable
         }
+        // The nearest one that exists: the root at the latest, or for a relative path the working directory.
         var ancestor = FilePath(path).removingLastComponent()
-        while (try? ancestor.stat()) == nil, !ancestor.removingLastComponent().isEmpty,
-            ancestor != ancestor.removingLastComponent()
-        {
-            ancestor = ancestor.removingLastComponent()
+        while !ancestor.isEmpty, ancestor != ancestor.removingLastComponent(), (try? ancestor.stat()) == nil {
+            ancestor.removeLastComponent()
         }
         let place = ancestor.isEmpty ? "." : ancestor.string
         guard let status = try? FilePath(place).stat() else { return .notCreatable("\(place) cannot be read") }
