@@ -28,10 +28,20 @@ extension VerdictCommand {
     /// `main()`, except that SIGTERM and SIGINT stay blocked only for `serve`, which takes them with `sigwait`;
     /// every other command stops on them as usual.
     static func main(stopSignals: StopSignals) {
+        var command: any ParsableCommand
         do {
-            var command = try parseAsRoot()
-            if !(command is Serve) { stopSignals.restore() }
+            command = try parseAsRoot()
+        } catch {
+            exit(withError: error)
+        }
+        if !(command is Serve) { stopSignals.restore() }
+        do {
             try command.run()
+        } catch let failure as ValidationError {
+            // Found while running: ArgumentParser would print the top-level usage with it, not this command's.
+            let name = type(of: command)._commandName
+            Environment.report("\(failure.message) (see 'verdict \(name) --help')")
+            Glibc.exit(ExitCode.validationFailure.rawValue)
         } catch {
             exit(withError: error)
         }

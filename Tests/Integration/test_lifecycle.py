@@ -746,6 +746,21 @@ def _serve_refused(config: Path, path: Path) -> str:
     return stderr
 
 
+def test_a_command_line_error_found_while_running_points_at_that_commands_help(tmp_path):
+    config = write_config(tmp_path)
+    body = tmp_path / "body.json"
+    body.write_text("{}")
+    for arguments, message, command in [
+        (["sign", "--config", str(config), "--endpoint", "nope", str(body)], 'no endpoint named "nope"', "sign"),
+        (["serve", "--config", str(config), "--socket", str(tmp_path / "s.sock"), "--processes", "99"],
+         "--processes must be between 1 and 64", "serve"),
+    ]:
+        run = subprocess.run([str(binary()), *arguments], capture_output=True, text=True, timeout=30)
+        assert run.returncode == 64, (run.returncode, run.stderr)
+        assert message in run.stderr and f"(see 'verdict {command} --help')" in run.stderr, run.stderr
+        assert "Usage: verdict <subcommand>" not in run.stderr, run.stderr
+
+
 def test_serve_refuses_a_socket_path_holding_something_else(tmp_path):
     config = write_config(tmp_path)
     regular = tmp_path / "not-a-socket"
