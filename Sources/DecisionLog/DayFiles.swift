@@ -53,8 +53,8 @@ public enum DayFiles {
             usleep(5_000)
         }
         defer { try? system_flock(lock, LOCK_UN) }
-        // Only the last line can have changed: appends add after it, and a cut-back removes no more than a failed
-        // append added.
+        // Only the last line is read again: appends add after it. (Whole lines of an append whose sync failed,
+        // read before they were cut back, stay in what is returned: valid records, whose senders were answered 503.)
         let lastLine = (bytes.lastIndex(of: UInt8(ascii: "\n")) ?? -1) + 1
         let rest = try read(path, from: Int64(lastLine))
         bytes.removeSubrange(lastLine...)
