@@ -10,6 +10,11 @@ public struct Configuration: Sendable {
     /// The path segment answered by the health check; no endpoint may use it.
     public static let healthName = "healthz"
 
+    /// An endpoint's name: one or more ASCII letters, digits, '-', '_' or '.' (the URL's last path segment).
+    static func isEndpointName(_ name: String) -> Bool {
+        !name.isEmpty && name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }
+    }
+
     public var file: String
     public var logDirectory: String
     public var maxBodyBytes: Int
@@ -61,8 +66,7 @@ public struct Configuration: Sendable {
         for table in document.endpoints {
             let reader = SettingsReader(table: table, file: file)
             let name = try reader.requiredString("name")
-            guard !name.isEmpty, name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) })
-            else {
+            guard Self.isEndpointName(name) else {
                 throw reader.error("name", "must be letters, digits, '-', '_' or '.' (it is the URL's last segment)")
             }
             guard name != Self.healthName else {

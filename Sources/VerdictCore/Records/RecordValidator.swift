@@ -44,7 +44,7 @@ public enum RecordValidator {
         let receivedAt = text("received_at")
         guard isTimestamp(receivedAt) else { return .failure(notTimestamp("received_at", receivedAt)) }
         let endpoint = text("endpoint")
-        guard isEndpointName(endpoint) else {
+        guard Configuration.isEndpointName(endpoint) else {
             return .failure(Problem("endpoint \(quoted(endpoint)) is not one or more letters, digits, '.', '_' or '-'"))
         }
         guard endpoint != Configuration.healthName else {
@@ -138,19 +138,6 @@ public enum RecordValidator {
         func twoDigits(at index: Int) -> Int { Int(bytes[index] - 0x30) * 10 + Int(bytes[index + 1] - 0x30) }
         return (1...12).contains(twoDigits(at: 5)) && (1...31).contains(twoDigits(at: 8)) && twoDigits(at: 11) <= 23
             && twoDigits(at: 14) <= 59 && twoDigits(at: 17) <= 59
-    }
-
-    /// `^[A-Za-z0-9._-]+$`: the names configuration allows, since an endpoint is the URL's last path segment.
-    static func isEndpointName(_ text: String) -> Bool {
-        !text.isEmpty
-            && text.utf8.allSatisfy { byte in
-                switch byte {
-                case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
-                    UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "-"):
-                    true
-                default: false
-                }
-            }
     }
 
     /// `^veriff-[0-9a-f]{32}$`: how Veriff records are keyed (`"veriff-" + Digest.stableKey(…)`).
