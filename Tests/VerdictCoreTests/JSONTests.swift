@@ -69,6 +69,20 @@ struct JSONParserTests {
         #expect(Self.isSyntax(Self.error(text)))
     }
 
+    @Test(
+        "A body that starts like a literal but is not one is told a value was expected; one cut short, the literal",
+        arguments: [
+            ("not json", JSONParseError.syntax(offset: 0, expected: "a value")),
+            ("tree", .syntax(offset: 0, expected: "a value")),
+            ("[tx]", .syntax(offset: 1, expected: "a value")),
+            ("nul", .syntax(offset: 0, expected: "null")),
+            ("[fals", .syntax(offset: 1, expected: "false")),
+        ]
+    )
+    func literalErrors(_ text: String, _ expected: JSONParseError) {
+        #expect(Self.error(text) == expected)
+    }
+
     @Test("A raw NUL byte inside a string is refused")
     func rawNUL() throws {
         let bytes: [UInt8] = [0x22, 0x61, 0x00, 0x62, 0x22]

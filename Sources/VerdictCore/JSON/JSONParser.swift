@@ -101,13 +101,17 @@ public struct JSONParser {
         }
     }
 
+    /// Only a body cut short inside the literal is told to expect it: one that merely starts with its first
+    /// letter (`not json`) is no attempt at `null`, and is told a value was expected.
     private mutating func expectLiteral(_ literal: StaticString) throws(JSONParseError) {
         let count = literal.utf8CodeUnitCount
-        guard index + count <= bytes.count else { throw unexpected("\(literal)") }
-        let matches = literal.withUTF8Buffer { expected in
-            (0..<count).allSatisfy { bytes[index + $0] == expected[$0] }
+        let available = min(count, bytes.count - index)
+        let matching = literal.withUTF8Buffer { expected in
+            (0..<available).prefix { bytes[index + $0] == expected[$0] }.count
         }
-        guard matches else { throw unexpected("\(literal)") }
+        guard matching == count else {
+            throw unexpected(matching == available ? "\(literal)" : "a value")
+        }
         index += count
     }
 
