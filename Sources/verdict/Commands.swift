@@ -273,7 +273,15 @@ struct VerifyLog: ParsableCommand {
     func run() throws {
         let report = LogVerifier.verify(directory: directory)
         for problem in report.problems { print(problem) }
-        print("\(report.files) files, \(report.lines) lines, \(report.problems.count) problems")
+        print(
+            "\(counted(report.files, "file")), \(counted(report.lines, "line")), "
+                + counted(report.problems.count, "problem")
+        )
         if !report.problems.isEmpty { throw ExitCode(1) }
     }
+}
+
+/// "1 file", "2 files": the nouns `verify-log` counts all take an "s".
+private func counted(_ count: Int, _ noun: String) -> String {
+    "\(count) \(noun)\(count == 1 ? "" : "s")"
 }

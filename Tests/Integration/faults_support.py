@@ -84,7 +84,7 @@ def verify_log(directory: Path) -> VerifyLogResult:
     run = subprocess.run([str(binary()), "verify-log", str(directory)], capture_output=True, text=True, timeout=60)
     lines = run.stdout.strip().splitlines()
     assert lines, f"verify-log printed nothing (exit {run.returncode}): {run.stderr}"
-    summary = re.fullmatch(r"(\d+) files, (\d+) lines, (\d+) problems", lines[-1])
+    summary = re.fullmatch(r"(\d+) files?, (\d+) lines?, (\d+) problems?", lines[-1])
     assert summary, f"verify-log summary not understood: {lines[-1]!r}"
     files, count, problems = map(int, summary.groups())
     assert problems == len(lines) - 1, run.stdout

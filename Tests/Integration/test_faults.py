@@ -442,7 +442,7 @@ def test_verify_log_waits_out_an_append_in_progress_instead_of_reporting_its_lin
         path.write_bytes(line + line)  # the append done: the same event again, whole
         fcntl.flock(lock, fcntl.LOCK_UN)
         output, _ = checking.communicate(timeout=30)
-    assert "torn line" not in output and output.endswith("1 files, 2 lines, 1 problems\n"), output
+    assert "torn line" not in output and output.endswith("1 file, 2 lines, 1 problem\n"), output
     assert "already at" in output, output
 
     path.write_bytes(line + line[:40])
