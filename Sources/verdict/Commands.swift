@@ -206,11 +206,18 @@ struct Sign: ParsableCommand {
             let names = configuration.endpoints.map(\.name).joined(separator: ", ")
             throw ValidationError("no endpoint named \"\(endpoint)\" in \(configuration.file) (configured: \(names))")
         }
+        // Signed as the bytes they are: a body that is not UTF-8 is how `invalid_utf8` is tested.
         let body: [UInt8]
         do {
-            body = try Array(ConfigurationLoader.readText(bodyFile ?? "/dev/stdin").utf8)
+            body = try ConfigurationLoader.readBytes(bodyFile ?? "/dev/stdin")
         } catch {
             throw ValidationError("cannot read the body: \(error)")
+        }
+        if url != nil, bodyFile == nil, String(validating: body, as: UTF8.self) == nil {
+            throw ValidationError(
+                "the body on standard input is not UTF-8, so it cannot be written into a curl command: "
+                    + "give it as a file (verdict sign --url URL body-file)"
+            )
         }
         let now = timestamp.map { Timestamp(secondsSinceEpoch: $0) } ?? Environment.now()
         let headers = target.provider.signatureHeaders(for: body, now: now)
@@ -225,7 +232,7 @@ struct Sign: ParsableCommand {
         if let bodyFile {
             command += " --data-binary @" + shellQuoted(bodyFile)
         } else {
-            command += " --data-binary " + shellQuoted(String(decoding: body, as: UTF8.self))
+            command += " --data-binary " + shellQuoted(String(decoding: body, as: UTF8.self))  // UTF-8: checked above
         }
         print(command + " " + shellQuoted(url))
     }

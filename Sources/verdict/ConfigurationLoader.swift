@@ -48,6 +48,14 @@ enum ConfigurationLoader {
     }
 
     static func readText(_ path: String) throws(ConfigurationError) -> String {
+        guard let text = String(validating: try readBytes(path), as: UTF8.self) else {
+            throw ConfigurationError(file: path, problem: "is not valid UTF-8 text")
+        }
+        return text
+    }
+
+    /// The file's bytes as they are, up to 4 MiB.
+    static func readBytes(_ path: String) throws(ConfigurationError) -> [UInt8] {
         do {
             let descriptor = try FileDescriptor.open(FilePath(path), .readOnly, options: [.closeOnExec])
             defer { try? descriptor.close() }
@@ -59,12 +67,7 @@ enum ConfigurationLoader {
                 bytes += chunk[0..<count]
                 if bytes.count > 4 << 20 { throw Errno.fileTooLarge }
             }
-            guard let text = String(validating: bytes, as: UTF8.self) else {
-                throw ConfigurationError(file: path, problem: "is not valid UTF-8 text")
-            }
-            return text
-        } catch let error as ConfigurationError {
-            throw error
+            return bytes
         } catch {
             throw ConfigurationError(
                 file: path,

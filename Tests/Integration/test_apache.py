@@ -9,6 +9,7 @@ Set VERDICT_KEEP_APACHE=1 to keep the temporary server directories for inspectio
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -150,6 +151,30 @@ def test_verdict_sign_output_is_accepted_as_readme_shows(site):
     answer = site.request("POST", "/hooks/verdict.fcgi/stripe", body, {**parsed, "Content-Type": "application/json"})
     assert answer.status == 200, answer
     assert len(records_for(site, "event_id", event_id)) == 1
+
+
+def test_verdict_sign_signs_a_body_that_is_not_utf8_as_its_bytes(site):
+    """A body file is signed byte for byte, so `invalid_utf8` can be tested end to end with `sign`; from standard
+    input such a body cannot go into the printed curl command, and `sign` says so instead of signing a mangled one."""
+    body, event_id = harness.stripe_body()
+    body = body.replace(b'"user_apache"', b'"caf\xe9"')
+    assert b"\xe9" in body
+    body_file = site.base / "latin1.json"
+    body_file.write_bytes(body)
+    url = f"http://127.0.0.1:{site.port}/hooks/verdict.cgi/stripe"
+    verdict = str(site.verdict_dir / "verdict")
+    signed = subprocess.run([verdict, "sign", "--endpoint", "stripe", "--config", str(site.config), "--url", url,
+                             str(body_file)], capture_output=True, text=True, timeout=30, cwd=site.base)
+    assert signed.returncode == 0, signed.stderr
+    delivered = subprocess.run(["sh", "-c", signed.stdout], capture_output=True, timeout=30, cwd=site.base)
+    answer = json.loads(delivered.stdout)
+    assert answer["error"] == "invalid_utf8", answer  # signed correctly: not refused as a bad signature
+    assert records_for(site, "event_id", event_id) == []
+
+    refused = subprocess.run([verdict, "sign", "--endpoint", "stripe", "--config", str(site.config), "--url", url],
+                             input=body, capture_output=True, timeout=30)
+    assert refused.returncode == 64 and refused.stdout == b"", refused
+    assert b"not UTF-8" in refused.stderr and b"give it as a file" in refused.stderr, refused.stderr
 
 
 def test_fcgid_keeps_one_persistent_fastcgi_process(site):
