@@ -6,4 +6,6 @@
 # first gives Verdict a clean path (no "..") to name in its messages.
 # The path is relative to this file: public_html/hooks/ -> ../../verdict. Edit it if your web root is deeper
 # (e.g. domains/example.com/public_html/hooks/ -> ../../../../verdict) or write the absolute path.
-cd "${0%/*}/../../verdict" && exec "$PWD/verdict"
+# suEXEC runs this file by its bare name from its own folder, so $0 may hold no folder at all.
+case $0 in */*) here=${0%/*} ;; *) here=. ;; esac
+cd "$here/../../verdict" && exec "$PWD/verdict"

@@ -114,6 +114,18 @@ def test_symlink_to_the_binary_finds_config_beside_the_real_file(site):
     assert len(records_for(site, "event_id", event_id)) == 1
 
 
+def test_wrapper_runs_when_started_by_its_bare_name_as_suexec_starts_it(site):
+    """suEXEC changes to the script's folder and runs it by its bare name (execv("verdict.cgi", ...)), so the shell
+    sees $0 without a folder: the wrapper must still find ~/verdict from there."""
+    environment = {"PATH": "/usr/bin:/bin", "GATEWAY_INTERFACE": "CGI/1.1", "SERVER_PROTOCOL": "HTTP/1.1",
+                   "REQUEST_METHOD": "GET", "PATH_INFO": "/healthz", "SCRIPT_NAME": "/hooks/verdict.cgi"}
+    for name in ("verdict.cgi", "verdict.fcgi"):
+        run = subprocess.run([sys.executable, "-c", f"import os; os.execv({name!r}, [{name!r}])"], cwd=site.hooks,
+                             env=environment, capture_output=True, timeout=30)
+        assert run.returncode == 0, run.stderr
+        assert run.stdout.startswith(b"Status: 200") and b'"status":"ok"' in run.stdout, run.stdout
+
+
 def test_verdict_sign_output_is_accepted_as_readme_shows(site):
     """README: `verdict sign --endpoint stripe --url URL < body.json` prints a curl command that delivers it."""
     body, event_id = harness.stripe_body()
