@@ -54,16 +54,21 @@ public final class LogDirectory {
         case writable
         /// Missing, and the nearest directory above it lets this process create it.
         case creatable
-        case notWritable
+        /// The directory, or something in it that an append on `day` writes, which this process may not write.
+        case notWritable(String)
         /// Missing, and it cannot be made: the reason names the path in the way.
         case notCreatable(String)
     }
 
-    /// Checks `path` (for `verdict check-config`: a log directory that cannot be written is otherwise found only by
-    /// the first webhook, answered 503).
-    public static func access(_ path: String) -> Access {
+    /// Checks `path` as an append on `day` would use it (for `verdict check-config`: a log directory that cannot be
+    /// written is otherwise found only by the first webhook, answered 503).
+    public static func access(_ path: String, day: String) -> Access {
         if (try? FilePath(path).stat()) != nil {
-            return system_writeAccessError(path) == nil ? .writable : .notWritable
+            for target in writtenPaths(directory: path, day: day)
+            where (try? FilePath(target).stat()) != nil && system_writeAccessError(target) != nil {
+                return .notWritable(target)
+            }
+            return .writable
         }
         // The nearest one that exists: the root at the latest, or for a relative path the working directory.
         var ancestor = FilePath(path).removingLastComponent()
@@ -77,6 +82,14 @@ public final class LogDirectory {
             return .notCreatable("\(place) is not writable by this user")
         }
         return .creatable
+    }
+
+    /// What appends write, when it exists: the directory (for a new day's file), `day`'s file, and `.verdict/` with
+    /// its lock. One left behind by another user (Verdict run once as root) fails appends as surely as the directory
+    /// itself. (A redelivery index file that cannot be written only keeps its keys in memory.)
+    private static func writtenPaths(directory: String, day: String) -> [String] {
+        let state = directory + "/.verdict"
+        return [directory, directory + "/" + fileName(day: day), state, state + "/lock"]
     }
 
     /// The file name for `day`.
@@ -139,9 +152,11 @@ public final class LogDirectory {
         } catch {
             throw DecisionLogError("write a test block to", probe, error)
         }
-        let path = settings.directory + "/" + Self.fileName(day: day)
-        let target = (try? FilePath(path).stat()) == nil ? settings.directory : path
-        if let error = system_writeAccessError(target) { throw DecisionLogError("write to", target, error) }
+        // Not only what today's appends need: a directory that cannot take tomorrow's file fails at midnight.
+        for target in Self.writtenPaths(directory: settings.directory, day: day)
+        where (try? FilePath(target).stat()) != nil {
+            if let error = system_writeAccessError(target) { throw DecisionLogError("write to", target, error) }
+        }
     }
 
     // MARK: - Locking

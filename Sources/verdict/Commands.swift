@@ -143,12 +143,13 @@ struct CheckConfig: ParsableCommand {
             Self.exitWith(failure)
         }
         print("configuration OK: \(configuration.file)")
-        let logAccess = LogDirectory.access(configuration.logDirectory)
+        let logAccess = LogDirectory.access(configuration.logDirectory, day: Environment.now().utcDay)
         let state =
             switch logAccess {
             case .writable: "writable"
             case .creatable: "will be created"
-            case .notWritable: "NOT WRITABLE by this user"
+            case .notWritable(configuration.logDirectory): "NOT WRITABLE by this user"
+            case .notWritable(let inside): "NOT WRITABLE by this user: \(inside)"
             case .notCreatable(let reason): "CANNOT BE CREATED: \(reason)"
             }
         print("  log_dir: \(configuration.logDirectory) (\(state))")
@@ -160,11 +161,17 @@ struct CheckConfig: ParsableCommand {
             print("  endpoint \(endpoint.name): provider \(endpoint.provider.name), path .../\(endpoint.name)")
         }
         // Run as Verdict's user, this is what every webhook would meet: 503 log_unavailable.
-        if logAccess != .writable && logAccess != .creatable {
+        let blocked: String? =
+            switch logAccess {
+            case .writable, .creatable: nil
+            case .notWritable(let path): "write \(path)"
+            case .notCreatable: "create the log directory \(configuration.logDirectory)"
+            }
+        if let blocked {
             Self.exitWith(
                 ValidationFailure(
-                    message: "this user cannot write the log directory \(configuration.logDirectory): every webhook "
-                        + "would be answered 503 (run check-config as the user Verdict runs as)",
+                    message: "this user cannot \(blocked): webhooks would be answered 503 "
+                        + "(run check-config as the user Verdict runs as)",
                     code: 73
                 )
             )

@@ -710,12 +710,75 @@ def test_permission_denied_log_directory_answers_503_names_the_path_healthz_503_
                                  text=True, timeout=30, cwd="/", preexec_fn=drop_to("nobody"))
         assert checked.returncode == 73, (checked.stdout, checked.stderr)
         assert f"log_dir: {log_dir} (NOT WRITABLE by this user)" in checked.stdout, checked.stdout
-        assert "every webhook would be answered 503" in checked.stderr, checked.stderr
+        assert f"this user cannot write {log_dir}: webhooks would be answered 503" in checked.stderr, checked.stderr
 
         # The same request as the directory's owner is accepted: the 503 was about permissions.
         accepted = cgi(config, "POST", "veriff", body, headers, program=program)
         assert accepted.status == 200 and accepted.json()["status"] == "accepted", accepted
         assert_verify_log_clean(log_dir, lines=1)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_check_config_and_healthz_check_what_appends_write_not_only_what_today_needs():
+    """Run as `nobody`, the owner of the log directory. A directory that can no longer take a new day's file still
+    appends to today's, but fails at midnight; today's file left to another user fails at once. check-config and
+    healthz report both, naming the path."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to run the CGI as another user")
+    try:
+        nobody = pwd.getpwnam("nobody")
+    except KeyError:
+        pytest.skip("no user nobody")
+    base = Path(tempfile.mkdtemp(prefix="verdict-faults-", dir="/tmp"))  # outside pytest's 0700 tmp dirs
+    try:
+        base.chmod(0o755)
+        program = base / "verdict"
+        shutil.copy2(support.binary(), program)
+        program.chmod(0o755)
+        site = base / "site"
+        site.mkdir()
+        config = write_config(site)
+        log_dir = site / "log"
+        log_dir.mkdir(mode=0o700)
+        for path in [site, *site.rglob("*")]:
+            os.chown(path, nobody.pw_uid, nobody.pw_gid)
+
+        def post():
+            body, headers = signed("veriff", fresh_event("veriff"))
+            return cgi(config, "POST", "veriff", body, headers, user="nobody", program=program)
+
+        def check_config():
+            return subprocess.run([str(program), "check-config", "--config", str(config)], capture_output=True,
+                                  text=True, timeout=30, cwd="/", preexec_fn=drop_to("nobody"))
+
+        assert post().status == 200
+        assert cgi(config, "GET", "healthz", user="nobody", program=program).status == 200
+        assert check_config().returncode == 0
+        today = next(log_dir.glob("decisions-*.jsonl"))
+
+        log_dir.chmod(0o500)
+        assert post().status == 200  # today's file still takes lines
+        health = cgi(config, "GET", "healthz", user="nobody", program=program)
+        assert health.status == 503 and f"write to {log_dir}: Permission denied" in health.stderr, health
+        checked = check_config()
+        assert checked.returncode == 73, (checked.stdout, checked.stderr)
+        assert f"log_dir: {log_dir} (NOT WRITABLE by this user)" in checked.stdout, checked.stdout
+        log_dir.chmod(0o700)
+
+        os.chown(today, 0, 0)
+        today.chmod(0o644)
+        assert post().status == 503
+        health = cgi(config, "GET", "healthz", user="nobody", program=program)
+        assert health.status == 503 and f"write to {today}: Permission denied" in health.stderr, health
+        checked = check_config()
+        assert checked.returncode == 73, (checked.stdout, checked.stderr)
+        assert f"(NOT WRITABLE by this user: {today})" in checked.stdout, checked.stdout
+        assert f"this user cannot write {today}: webhooks would be answered 503" in checked.stderr, checked.stderr
+
+        os.chown(today, nobody.pw_uid, nobody.pw_gid)
+        assert post().status == 200
+        assert check_config().returncode == 0
     finally:
         shutil.rmtree(base, ignore_errors=True)
 
