@@ -131,10 +131,13 @@ public final class CommitArea: @unchecked Sendable {
         let seen = generation.pointee
         waiters.pointee += 1
         unlock()
-        let woken = verdict_futex_wait(generation, seen, milliseconds) == 0
+        _ = verdict_futex_wait(generation, seen, milliseconds)
         lock()
         waiters.pointee -= 1
-        if !woken { releaseRoleOfDeadWriter() }
+        // Not only after a wait that timed out: frequent wake-ups (every health check wakes every waiter) would
+        // then keep a dead writer's role from ever being released. Costs a `kill(pid, 0)` per wake-up while a writer
+        // is set: under load, about one per batch.
+        releaseRoleOfDeadWriter()
     }
 
     /// Wakes one waiting thread (`all`: every one), in any process. Called holding the mutex.
@@ -155,8 +158,9 @@ public final class CommitArea: @unchecked Sendable {
     /// answered 503, and a retry is either appended or recognised) and another process may write.
     func releaseRoleOfDeadWriter() {
         guard writerOwner != 0, kill(writerProcess, 0) != 0, errno == ESRCH else { return }
-        // Nothing was taken when the writer died waiting for the directory lock: its batch is then empty.
-        let batch = publishedEnd..<max(publishedEnd, takenEnd)
+        // What it took: up to `takenEnd`, or, when it died inside `takeAll` (before storing `takenEnd`), up to the
+        // oldest entry still queued. Nothing, when it died waiting for the directory lock.
+        let batch = publishedEnd..<max(publishedEnd, takenEnd, oldestQueuedSequence)
         system_reportToStandardError(
             "the log writer in process \(writerProcess) ended mid-batch; another process writes now"
                 + (batch.isEmpty ? "" : "; its batch of \(batch.count) is answered 503 and the senders retry")
@@ -218,6 +222,21 @@ public final class CommitArea: @unchecked Sendable {
         nextSequence = sequence + 1
         tail += UInt64(padding + size)
         return sequence
+    }
+
+    /// The sequence number of the oldest entry in the ring, or `nextSequence` when it is empty.
+    private var oldestQueuedSequence: UInt64 {
+        var position = head
+        while position < tail {
+            let offset = Int(position % UInt64(ringCapacity))
+            let start = ring + offset
+            if start.load(fromByteOffset: EntryLayout.size, as: UInt32.self) == EntryLayout.skipToStart {
+                position += UInt64(ringCapacity - offset)
+                continue
+            }
+            return start.load(fromByteOffset: EntryLayout.sequence, as: UInt64.self)
+        }
+        return nextSequence
     }
 
     /// Takes every queued entry, oldest first, with their sequence numbers, and frees their space.

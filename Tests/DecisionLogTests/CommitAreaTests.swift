@@ -57,18 +57,12 @@ struct CommitAreaTests {
             log: LogDirectory(settings: LogSettings(directory: directory.logPath, fsync: true)),
             area: area
         )
-        // A process that has exited and been reaped: its pid names nobody.
-        let child = Process()
-        child.executableURL = URL(fileURLWithPath: "/bin/true")
-        try child.run()
-        child.waitUntilExit()
         area.lock()
         let orphan = try #require(area.enqueue(entry(1), retainFrom: "2026-11-13"))
         _ = area.takeAll()
         area.takenEnd = area.nextSequence
-        area.writerOwner = 999
-        area.writerProcess = child.processIdentifier
         area.unlock()
+        try Self.giveTheRoleToADeadProcess(area)
 
         let done = DispatchSemaphore(value: 0)
         let outcome = Outcome()
@@ -87,6 +81,75 @@ struct CommitAreaTests {
         }
         let lines = try directory.lines(day: "2026-11-23")
         #expect(lines.count == 1 && lines[0].contains("\"evt_2\""))
+    }
+
+    @Test("a writer that died inside takeAll, before recording what it took, has what it took answered: failed")
+    func writerDeadInsideTake() throws {
+        let directory = TestDirectory()
+        defer { directory.remove() }
+        let area = try CommitArea(processes: 2)
+        let queue = try CommitQueue(
+            log: LogDirectory(settings: LogSettings(directory: directory.logPath, fsync: true)),
+            area: area
+        )
+        try Self.giveTheRoleToADeadProcess(area)
+        let done = DispatchSemaphore(value: 0)
+        let outcome = Outcome()
+        queue.append(entry(2), retainFrom: "2026-11-13") { result in
+            outcome.value = result
+            done.signal()
+        }
+        // The dead writer took it, and died before `takenEnd = nextSequence`.
+        area.lock()
+        #expect(area.takeAll().entries.count == 1)
+        area.unlock()
+        #expect(done.wait(timeout: .now() + 10) == .success)
+        guard case .failed = outcome.value else {
+            Issue.record("the entry the dead writer took was reported \(String(describing: outcome.value))")
+            return
+        }
+    }
+
+    @Test("health checks every 40 ms do not keep a dead writer's role from being released")
+    func healthChecksDoNotHideADeadWriter() throws {
+        let directory = TestDirectory()
+        defer { directory.remove() }
+        let area = try CommitArea(processes: 2)
+        let settings = LogSettings(directory: directory.logPath, fsync: true)
+        let queue = try CommitQueue(log: LogDirectory(settings: settings), area: area)
+        let other = try CommitQueue(log: LogDirectory(settings: settings), area: area)  // the other worker
+        try Self.giveTheRoleToADeadProcess(area)
+        let polling = Outcome()
+        let poller = Thread {
+            while polling.value == nil {
+                _ = try? other.withLog { (log: LogDirectory) throws(DecisionLogError) in
+                    try log.checkWritable(day: "2026-11-23")
+                }
+                usleep(40_000)
+            }
+        }
+        poller.start()
+        defer { polling.value = .appended }
+        let done = DispatchSemaphore(value: 0)
+        let outcome = Outcome()
+        queue.append(entry(7), retainFrom: "2026-11-13") { result in
+            outcome.value = result
+            done.signal()
+        }
+        #expect(done.wait(timeout: .now() + 10) == .success)
+        #expect(outcome.value == .appended)
+    }
+
+    /// Makes the writer's role held by a process that has exited and been reaped: its pid names nobody.
+    static func giveTheRoleToADeadProcess(_ area: CommitArea) throws {
+        let child = Process()
+        child.executableURL = URL(fileURLWithPath: "/bin/true")
+        try child.run()
+        child.waitUntilExit()
+        area.lock()
+        area.writerOwner = 999
+        area.writerProcess = child.processIdentifier
+        area.unlock()
     }
 
     final class Outcome: @unchecked Sendable {
