@@ -60,7 +60,7 @@ let package = Package(
         ),
         .testTarget(
             name: "DecisionLogTests",
-            dependencies: ["DecisionLog"]
+            dependencies: ["DecisionLog", .product(name: "SystemPackage", package: "swift-system")]
         ),
         .testTarget(
             name: "FastCGITests",

@@ -279,7 +279,7 @@ public final class LogDirectory {
             for position in positions { bytes.append(contentsOf: entries[position].line) }
             let outcome: AppendResult
             do throws(DecisionLogError) {
-                try write(bytes, day: day, state: &state)
+                try write(bytes, day: day, state: &state, lock: lock)
                 index.record(positions.map { entries[$0].key }, day: day, state: &state)
                 outcome = .appended
             } catch {
@@ -307,22 +307,41 @@ public final class LogDirectory {
     }
 
     /// Appends `bytes` (whole lines) to the day's file and syncs; on failure the file is cut back to where it was.
-    private func write(_ bytes: [UInt8], day: String, state: inout SharedState) throws(DecisionLogError) {
+    ///
+    /// - Parameter lock: the locked lock file, where the shared state is saved before a first append to another
+    ///   day's file (see below).
+    private func write(
+        _ bytes: [UInt8],
+        day: String,
+        state: inout SharedState,
+        lock: FileDescriptor
+    ) throws(DecisionLogError) {
         if !state.logDay.isEmpty && state.logDay != day { repairEnd(ofDay: state.logDay, completeAt: state.logEnd) }
-        var (file, size) = try dayFile(day, appendCompleted: state.logDay == day)
+        var (file, size) = try dayFile(
+            day,
+            appendCompleted: state.logDay == day && state.logEnd != SharedState.unknownEnd
+        )
         let path = file.path
         // Unless the file is exactly as the last complete append (by any process) left it, check its end.
         if state.logDay != day || state.logEnd != size { size = try repairTornTail(file, size: size) }
+        if state.logDay != day {
+            // Saved before writing, so that if this process dies mid-line, the next writer checks this file's end
+            // even when its own lines go to a later day's file. Once per day; if it cannot be saved, only that
+            // check is lost.
+            state.logDay = day
+            state.logEnd = SharedState.unknownEnd
+            try? state.write(to: lock)
+        }
         do {
             _ = try file.descriptor.writeAll(bytes)
             if settings.fsync { try system_fdatasync(file.descriptor) }
         } catch {
-            // A short write (a full disk) must not leave half a line for the next writer or a tailer.
+            // A short write (a full disk) must not leave half a line for the next writer or a tailer; should the cut
+            // fail too, the next writer checks the end again.
             try? file.descriptor.resize(to: size)
-            state.logDay = ""
+            state.logEnd = SharedState.unknownEnd
             throw DecisionLogError(settings.fsync ? "append and sync" : "append to", path, error)
         }
-        state.logDay = day
         state.logEnd = size + Int64(bytes.count)
         if settings.fsync { dropCachedPages(file, end: state.logEnd) }
     }

@@ -15,8 +15,10 @@ struct SharedState: Equatable {
     /// Bumped by every process each time it creates or deletes an index file.
     var files: UInt64 = 0
     /// The size of `decisions-<logDay>.jsonl` after the last complete append to it: while the file still has this
-    /// size, it ends with a whole line and needs no repair.
+    /// size, it ends with a whole line and needs no repair. `unknownEnd` while a first append to it is under way,
+    /// or after an append to it failed: its end is then checked.
     var logEnd: Int64 = 0
+    static let unknownEnd: Int64 = -1
     /// The `YYYY-MM-DD` of the file `logEnd` describes (at most 16 bytes; empty when unknown).
     var logDay: String = ""
 

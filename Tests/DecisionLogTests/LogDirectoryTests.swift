@@ -1,6 +1,8 @@
-import DecisionLog
 import Foundation
+import SystemPackage
 import Testing
+
+@testable import DecisionLog
 
 @Suite("LogDirectory")
 struct LogDirectoryTests {
@@ -153,6 +155,34 @@ struct LogDirectoryTests {
         #expect(try directory.lines(day: day) == ["{\"event_id\":\"evt_1\",\"text\":\"x\"}"])
         #expect(try directory.contents(day: day).last == UInt8(ascii: "\n"))
         #expect(try directory.lines(day: "2026-11-24") == ["{\"event_id\":\"evt_2\",\"text\":\"x\"}"])
+    }
+
+    @Test("a partial first line of a day's file is cut by the next append, even when that goes to a later day")
+    func tornFirstAppendOfADayIsRepairedFromALaterDay() throws {
+        let directory = TestDirectory()
+        defer { directory.remove() }
+        let settings = LogSettings(directory: directory.logPath, fsync: true)
+        #expect(LogDirectory(settings: settings).append([entry(1)], retainFrom: "2026-11-13") == [.appended])
+        // The first append to 2026-11-24's file fails mid-write (the file is /dev/full), as one whose process is
+        // killed mid-line would: the shared state must name that day, with its end unknown.
+        let torn = directory.logPath + "/" + LogDirectory.fileName(day: "2026-11-24")
+        try FileManager.default.createSymbolicLink(atPath: torn, withDestinationPath: "/dev/full")
+        let failed = LogDirectory(settings: settings).append([entry(2, day: "2026-11-24")], retainFrom: "2026-11-14")
+        guard case .failed = failed.first else {
+            Issue.record("an append to /dev/full was reported \(failed)")
+            return
+        }
+        let lock = try FileDescriptor.open(FilePath(directory.logPath + "/.verdict/lock"), .readOnly)
+        defer { try? lock.close() }
+        let state = SharedState.read(from: lock)
+        #expect(state.logDay == "2026-11-24" && state.logEnd == SharedState.unknownEnd)
+        // What such a writer leaves: part of its line. The next append, by another process, is on the day after.
+        try FileManager.default.removeItem(atPath: torn)
+        try Data("{\"event_id\":\"evt_2\",\"te".utf8).write(to: URL(fileURLWithPath: torn))
+        let next = LogDirectory(settings: settings)
+        #expect(next.append([entry(3, day: "2026-11-25")], retainFrom: "2026-11-15") == [.appended])
+        #expect(try directory.contents(day: "2026-11-24").isEmpty)
+        #expect(try directory.lines(day: "2026-11-25") == ["{\"event_id\":\"evt_3\",\"text\":\"x\"}"])
     }
 
     @Test("a file holding only a partial line is emptied before the next append")
