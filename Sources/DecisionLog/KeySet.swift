@@ -41,6 +41,12 @@ final class KeySet {
         if recent.count >= max(1024, sortedCount / 32) { merge() }
     }
 
+    /// Calls `body` with every key, in no particular order.
+    func forEach(_ body: (RedeliveryKey) -> Void) {
+        if let base { for position in 0..<sortedCount { body(base[position]) } }
+        for key in recent { body(key) }
+    }
+
     /// Moves the recent keys into the sorted array, merging from the back so no second array is needed.
     private func merge() {
         let incoming = recent.sorted()

@@ -20,8 +20,9 @@ struct RedeliveryIndex {
 
     let directory: String
     private var days: [String: TrackedDay] = [:]
-    /// Keys of days whose file could not be opened to record them (no descriptors left, a permission changed):
-    /// other processes miss them, but this one still recognises their redeliveries.
+    /// Keys this process knows that no index file holds: their day's file could not be opened to record them (no
+    /// descriptors left, a permission changed), or vanished (deleted by hand). This process still recognises their
+    /// redeliveries, and writes them back into the day's file once it has one open again, for the others.
     private var unrecorded: [String: KeySet] = [:]
     /// `SharedState`'s counters as of this process's last look; nil until the first complete listing.
     private var seen: (records: UInt64, files: UInt64)? = nil
@@ -94,9 +95,10 @@ struct RedeliveryIndex {
                 continue
             }
             listed.insert(day)
-            open(day: day)
+            open(day: day, state: &state)
         }
         for day in Array(days.keys) where day < retainFrom || !listed.contains(day) {
+            if let vanished = days[day], day >= retainFrom { keepInMemory(vanished.keys, day: day) }
             days[day]?.file.close()
             days[day] = nil
         }
@@ -106,19 +108,47 @@ struct RedeliveryIndex {
     }
 
     /// Opens `day`'s file when it is not open (or no longer the file at its path) and reads what is new in it.
-    private mutating func open(day: String) {
+    private mutating func open(day: String, state: inout SharedState) {
         let path = directory + "/" + Self.prefix + day
         if let tracked = days[day], !tracked.file.isStillAt(path) {
+            keepInMemory(tracked.keys, day: day)
             tracked.file.close()
             days[day] = nil
         }
-        if days[day] == nil {
-            guard let file = try? OpenFile.open(path, [.readWrite, .append], mode: 0o600, operation: "open") else {
-                return
-            }
-            days[day] = TrackedDay(file: file)
+        if let tracked = days[day] {
+            readNew(tracked)
+            return
         }
-        if let tracked = days[day] { readNew(tracked) }
+        guard let file = try? OpenFile.open(path, [.readWrite, .append], mode: 0o600, operation: "open") else {
+            return
+        }
+        let tracked = TrackedDay(file: file)
+        days[day] = tracked
+        readNew(tracked)
+        writeBack(day: day, into: tracked, state: &state)
+    }
+
+    private mutating func keepInMemory(_ keys: KeySet, day: String) {
+        let kept = unrecorded[day] ?? KeySet()
+        keys.forEach { kept.insert($0) }
+        unrecorded[day] = kept
+    }
+
+    /// Appends the keys of `day` that only this process's memory holds to its file, just opened. On failure they
+    /// stay in memory, for the next time.
+    private mutating func writeBack(day: String, into tracked: TrackedDay, state: inout SharedState) {
+        guard let kept = unrecorded[day] else { return }
+        var bytes: [UInt8] = []
+        kept.forEach { key in
+            if !tracked.keys.contains(key) { key.append(to: &bytes) }
+        }
+        if !bytes.isEmpty {
+            guard (try? tracked.file.descriptor.writeAll(bytes)) != nil else { return }
+            tracked.consumed += Int64(bytes.count)
+            state.records &+= 1
+        }
+        kept.forEach { tracked.keys.insert($0) }
+        unrecorded[day] = nil
     }
 
     /// Reads the records appended to `tracked` since it was last read, in chunks from where it stopped (no `stat`).
@@ -152,6 +182,7 @@ struct RedeliveryIndex {
                 let tracked = TrackedDay(file: file)
                 days[day] = tracked
                 readNew(tracked)
+                writeBack(day: day, into: tracked, state: &state)
             } catch {
                 system_reportToStandardError(error.description + " (redeliveries may be logged twice)")
                 let remembered = unrecorded[day] ?? KeySet()

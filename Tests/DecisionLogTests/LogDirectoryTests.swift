@@ -106,6 +106,31 @@ struct LogDirectoryTests {
         #expect(try directory.lines(day: day).count == 701)
     }
 
+    @Test("keys of an index file deleted by hand are kept by the process that knew them, and written back for others")
+    func deletedIndexFileKeysAreKept() throws {
+        let directory = TestDirectory()
+        defer { directory.remove() }
+        let settings = LogSettings(directory: directory.logPath, fsync: false)
+        let worker = LogDirectory(settings: settings)
+        #expect(worker.append([entry(1), entry(2)], retainFrom: "2026-11-13") == [.appended, .appended])
+        unlink(directory.logPath + "/.verdict/seen-" + day)
+        // Another process logs a new event: it creates the day's index file again.
+        #expect(LogDirectory(settings: settings).append([entry(3)], retainFrom: "2026-11-13") == [.appended])
+        #expect(worker.append([entry(1), entry(2)], retainFrom: "2026-11-13") == [.duplicate, .duplicate])
+        // What the worker knew is in the new file now: a process started after all this knows every event.
+        let started = LogDirectory(settings: settings)
+        #expect(
+            started.append([entry(1), entry(2), entry(3)], retainFrom: "2026-11-13")
+                == Array(repeating: .duplicate, count: 3)
+        )
+        #expect(try directory.lines(day: day).count == 3)
+        // Deleted again, then past midnight: the retention window moves on, so the worker lists the directory,
+        // finds no file for the day before, and still knows its keys.
+        unlink(directory.logPath + "/.verdict/seen-" + day)
+        #expect(worker.append([entry(4, day: "2026-11-24")], retainFrom: "2026-11-14") == [.appended])
+        #expect(worker.append([entry(2, day: "2026-11-24")], retainFrom: "2026-11-14") == [.duplicate])
+    }
+
     @Test("redelivery detection survives a restart")
     func redeliveryStateSurvivesRestart() throws {
         let directory = TestDirectory()
