@@ -30,9 +30,13 @@ enum Environment {
         return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
-    /// `path` made absolute against the current directory.
+    /// `path` made absolute against the current directory, without a leading `./` (as in `./verdict` run from its
+    /// folder), so that messages name the file as the user would.
     static func absolute(_ path: String) -> String {
-        path.hasPrefix("/") ? path : currentDirectory() + "/" + path
+        if path.hasPrefix("/") { return path }
+        var relative = Substring(path)
+        while relative.hasPrefix("./") { relative = relative.dropFirst(2).drop { $0 == "/" } }
+        return currentDirectory() + (relative.isEmpty || relative == "." ? "" : "/" + relative)
     }
 
     /// The resolved path of the running executable.

@@ -126,6 +126,15 @@ def test_wrapper_runs_when_started_by_its_bare_name_as_suexec_starts_it(site):
         assert run.stdout.startswith(b"Status: 200") and b'"status":"ok"' in run.stdout, run.stdout
 
 
+def test_check_config_run_by_a_relative_path_names_the_file_plainly(site):
+    """README step 5.3, `./verdict/verdict check-config` from the home folder: the path it prints has no `/./`."""
+    home = site.verdict_dir.parent
+    checked = subprocess.run([f"./{site.verdict_dir.name}/verdict", "check-config"], cwd=home, capture_output=True,
+                             text=True, timeout=30)
+    assert checked.returncode == 0, checked.stderr
+    assert f"configuration OK: {site.verdict_dir}/verdict.toml\n" in checked.stdout, checked.stdout
+
+
 def test_verdict_sign_output_is_accepted_as_readme_shows(site):
     """README: `verdict sign --endpoint stripe --url URL < body.json` prints a curl command that delivers it."""
     body, event_id = harness.stripe_body()
