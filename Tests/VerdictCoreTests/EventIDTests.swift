@@ -93,6 +93,25 @@ struct EventIDTests {
         #expect(try Self.veriffID(Self.decision(session: "f04bdb47-d3be-4b28-b028-a652feb060b5")) != id)
     }
 
+    @Test("Veriff flow events that differ only in their context are different events; a resend is the same one")
+    func veriffEventContexts() throws {
+        let waiting = try Fixture.bytes("veriff-event-7007-pretty.json").text
+        let id = try Self.veriffID(waiting)
+        #expect(try Self.veriffID(waiting) == id)
+        let timedOut = waiting.replacing(
+            "\"final_decision_received\"",
+            with: "\"timeout\", \"state\": \"document_front\""
+        )
+        #expect(try Self.veriffID(timedOut) != id)
+        #expect(try Self.veriffID(timedOut) == Self.veriffID(timedOut))
+        // An event without a context keeps the id it had before contexts counted.
+        let withoutContext = #"{"id":"s","attemptId":"a","feature":"selfid","code":7002,"action":"submitted"}"#
+        #expect(
+            try Self.veriffID(withoutContext)
+                == "veriff-" + Digest.stableKey(["event", "s", "a", "submitted", "7002"])
+        )
+    }
+
     @Test("A payload that is neither decision nor event is identified by its bytes")
     func veriffOtherPayload() throws {
         let first = try Self.veriffID(#"{"x":1}"#)

@@ -108,12 +108,19 @@ enum VeriffEvent {
         guard let action = root["action"]?.stringValue else { throw .unexpectedPayload("action is missing") }
         let attemptID = root["attemptId"]?.stringValue
         let code = root["code"].flatMap { $0.isNull ? nil : $0 }
+        var identity = ["event", sessionID, attemptID ?? "", action, code.map(VeriffDecision.describe) ?? ""]
+        // Flow events of one attempt and action differ only in their context (7007 waiting_complete with the
+        // reason final_decision_received, or timeout, in any combination with a state): without it the second
+        // would be taken for a redelivery of the first and never logged. Only when present, so that the ids of
+        // events without one stay as they were.
+        if let context = root["context"], !context.isNull {
+            var writer = JSONWriter(capacity: 64)
+            writer.write(context)
+            identity += ["context", String(decoding: writer.bytes, as: UTF8.self)]
+        }
         var record = Interpretation(
             kind: .event,
-            eventID: "veriff-"
-                + Digest.stableKey([
-                    "event", sessionID, attemptID ?? "", action, code.map(VeriffDecision.describe) ?? "",
-                ]),
+            eventID: "veriff-" + Digest.stableKey(identity),
             outcome: .inProgress,
             final: false,
             payload: payload
