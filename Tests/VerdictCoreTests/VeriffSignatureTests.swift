@@ -125,6 +125,25 @@ struct VeriffSignatureTests {
         #expect(Self.check(provider, body, ["X-SIGNATURE": vector.hmac]) == .signatureMismatch(header: "X-SIGNATURE"))
     }
 
+    @Test("V-1 and V-3 are session-creation request bodies: signed, they pass the check and are refused as payloads")
+    func requestBodyVectorsAreNotWebhooks() throws {
+        let handler = WebhookHandler(configuration: try HandlerFixture.configuration())
+        for fixture in ["veriff-v1-hmac.json", "veriff-v3-hmac.json"] {
+            let body = try Fixture.bytes(fixture)
+            let request = Requests.make(
+                path: "/webhooks/veriff",
+                body: body,
+                headers: ["X-HMAC-SIGNATURE": Sign.veriff(body)]
+            )
+            guard case .respond(let answer) = handler.handle(request, now: HandlerFixture.now) else {
+                Issue.record("\(fixture) was accepted")
+                continue
+            }
+            #expect(answer.status == 400, "\(fixture)")
+            #expect(answer.body.text.contains("\"unexpected_payload\""), "\(fixture)")
+        }
+    }
+
     @Test("V-3 passes with the secret list [abc, secret, cde] and fails without the right secret")
     func v3SecretList() throws {
         let body = try Fixture.bytes("veriff-v3-hmac.json")
