@@ -20,7 +20,7 @@ let package = Package(
             pkgConfig: "fcgi",
             providers: [.apt(["libfcgi-dev"])]
         ),
-        // Header only: Linux system calls Swift's Glibc module leaves out (statx), for DecisionLog.
+        // Header only: Linux calls Swift's Glibc module leaves out or cannot call (statx, futex, prctl).
         .systemLibrary(name: "CLinux"),
 
         // MARK: Libraries
@@ -47,6 +47,7 @@ let package = Package(
                 "VerdictCore",
                 "DecisionLog",
                 "FastCGI",
+                "CLinux",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ]

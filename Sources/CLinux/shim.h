@@ -28,3 +28,10 @@ static inline int verdict_futex_wait(uint32_t *word, uint32_t expected, int mill
 static inline void verdict_futex_wake(uint32_t *word, int count) {
     syscall(SYS_futex, word, FUTEX_WAKE, count, NULL, NULL, 0);
 }
+
+#include <sys/prctl.h>
+
+// Asks the kernel to send `signal` to this process when its parent ends (prctl is variadic, so Swift cannot call it).
+static inline int verdict_set_parent_death_signal(int signal) {
+    return prctl(PR_SET_PDEATHSIG, (unsigned long)signal, 0UL, 0UL, 0UL);
+}

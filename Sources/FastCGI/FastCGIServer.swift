@@ -13,7 +13,7 @@ internal import CFastCGI
 /// uses. A thread that kept reading its own connection, as libfcgi does, would wait there while the web server left
 /// it idle, and once every thread waited so, new connections were never accepted.
 ///
-/// SIGTERM or SIGINT stops accepting, lets every request in flight finish (replies owed included), and returns.
+/// SIGTERM, SIGINT or SIGHUP stops accepting, lets every request in flight finish (replies owed included), and returns.
 public final class FastCGIServer: @unchecked Sendable {
     private let listenSocket: Int32
     private let application: GatewayApplication
@@ -90,8 +90,7 @@ public final class FastCGIServer: @unchecked Sendable {
         defer { if directory >= 0 { close(directory) } }
         if directory >= 0 { _ = flock(directory, LOCK_EX) }
         try removeStaleSocket(path)
-        let fd = try listen(path, backlog: backlog)
-        guard chmod(path, mode_t(mode)) == 0 else { throw .cannotSetSocketMode(path: path, errno: errno) }
+        let fd = try listen(path, mode: mode, backlog: backlog)
         var status = stat()
         guard lstat(path, &status) == 0 else { throw .cannotOpenSocket(path: path, errno: errno) }
         return ListeningSocket(descriptor: fd, path: path, device: UInt64(status.st_dev), inode: UInt64(status.st_ino))
@@ -121,9 +120,11 @@ public final class FastCGIServer: @unchecked Sendable {
         }
     }
 
-    /// A unix socket bound at `path` and listening. Done here rather than by `FCGX_OpenSocket`, which on a failed
-    /// bind prints "bind/listen" and exits the process, and reads a path with ":digits" in it as a TCP port.
-    private static func listen(_ path: String, backlog: Int32) throws(FastCGIError) -> Int32 {
+    /// A unix socket bound at `path` with permissions `mode`, and listening. Done here rather than by
+    /// `FCGX_OpenSocket`, which on a failed bind prints "bind/listen" and exits the process, and reads a path with
+    /// ":digits" in it as a TCP port. The mode is set before `listen`: until then nobody can connect, so no one the
+    /// mode excludes gets in while the umask's mode is in effect.
+    private static func listen(_ path: String, mode: UInt32, backlog: Int32) throws(FastCGIError) -> Int32 {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue | SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw .cannotOpenSocket(path: path, errno: errno) }
         var address = unixAddress(path)
@@ -132,9 +133,21 @@ public final class FastCGIServer: @unchecked Sendable {
                 bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
             }
         }
-        guard bound == 0, Glibc.listen(fd, backlog) == 0 else {
+        guard bound == 0 else {
             let error = errno
             close(fd)
+            throw .cannotOpenSocket(path: path, errno: error)
+        }
+        guard chmod(path, mode_t(mode)) == 0 else {
+            let error = errno
+            close(fd)
+            unlink(path)
+            throw .cannotSetSocketMode(path: path, errno: error)
+        }
+        guard Glibc.listen(fd, backlog) == 0 else {
+            let error = errno
+            close(fd)
+            unlink(path)
             throw .cannotOpenSocket(path: path, errno: error)
         }
         return fd
@@ -163,7 +176,7 @@ public final class FastCGIServer: @unchecked Sendable {
         return address
     }
 
-    /// Serves on `listenSocket` (0: the socket the spawner passed on standard input) until SIGTERM or SIGINT.
+    /// Serves on `listenSocket` (0: the socket the spawner passed on standard input) until a stop signal.
     public static func serve(
         listenSocket: Int32 = 0,
         threads: Int,
@@ -189,12 +202,9 @@ public final class FastCGIServer: @unchecked Sendable {
         wake.sa_flags = 0
         sigaction(SIGUSR1, &wake, nil)
 
-        // Only the main thread takes SIGTERM/SIGINT (through sigwait); workers inherit this mask. Blocking them
+        // Only the main thread takes the stop signals (through sigwait); workers inherit this mask. Blocking them
         // only here is too late for one sent during start-up: see StopSignals, which Verdict's `main` calls first.
-        var stopSignals = sigset_t()
-        sigemptyset(&stopSignals)
-        sigaddset(&stopSignals, SIGTERM)
-        sigaddset(&stopSignals, SIGINT)
+        var stopSignals = StopSignals.set()
         pthread_sigmask(SIG_BLOCK, &stopSignals, nil)
 
         var workers: [pthread_t] = []
@@ -305,6 +315,10 @@ public final class FastCGIServer: @unchecked Sendable {
         threadFinished()
     }
 
+    /// How long a read of a request, once begun, may wait for more bytes. nginx sends a request at once (it
+    /// buffers the body first unless told otherwise).
+    static let stalledReadSeconds = 10
+
     /// EINTR: try again at once. Other failures (EMFILE, ENFILE: no descriptor left) would repeat at once while the
     /// connection waits in the backlog: pause instead of spinning.
     private static func pauseAfterFailedAccept() {
@@ -328,6 +342,11 @@ public final class FastCGIServer: @unchecked Sendable {
             close(connection)
             return false
         }
+        // After the first bytes libfcgi reads without a time limit: a peer that stalls mid-request would hold this
+        // thread for good, and keep the process from stopping. A read that waits longer than this fails instead,
+        // and the request is refused as cut short.
+        var limit = timeval(tv_sec: Self.stalledReadSeconds, tv_usec: 0)
+        _ = setsockopt(connection, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
         request.pointee.ipcFd = connection
         // Not closed by the finish of a previous request that FCGX_Accept_r begins with.
         request.pointee.keepConnection = 1

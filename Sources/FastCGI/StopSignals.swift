@@ -2,7 +2,7 @@
 @preconcurrency import Glibc
 #endif
 
-/// SIGTERM and SIGINT while a process starts.
+/// SIGTERM, SIGINT and SIGHUP while a process starts.
 ///
 /// A FastCGI server takes them with `sigwait` (`FastCGIServer.serve`), so they must be blocked before libfcgi is
 /// initialised (`FastCGIServer.isStartedAsFastCGI` does that): its initialisation installs a SIGTERM handler that
@@ -12,12 +12,21 @@ public struct StopSignals: Sendable {
     private let previousMask: sigset_t
     private let previousTermination: sigaction
 
-    /// Blocks SIGTERM and SIGINT, remembering the mask and SIGTERM's action as they were.
-    public static func block() -> StopSignals {
+    /// What stops a server: SIGTERM, SIGINT, and SIGHUP (a closed terminal; its default action would kill a
+    /// supervisor and leave its workers running, or a worker mid-request).
+    public static let stopping = [SIGTERM, SIGINT, SIGHUP]
+
+    /// The stop signals as a set, for blocking and `sigwait`.
+    static func set() -> sigset_t {
         var stop = sigset_t()
         sigemptyset(&stop)
-        sigaddset(&stop, SIGTERM)
-        sigaddset(&stop, SIGINT)
+        for signal in stopping { sigaddset(&stop, signal) }
+        return stop
+    }
+
+    /// Blocks the stop signals, remembering the mask and SIGTERM's action as they were.
+    public static func block() -> StopSignals {
+        var stop = set()
         var mask = sigset_t()
         pthread_sigmask(SIG_BLOCK, &stop, &mask)
         var termination = sigaction()

@@ -873,6 +873,59 @@ def test_serve_leaves_a_socket_that_replaced_its_own_at_exit(tmp_path):
             _kill_group(process)
 
 
+def test_serve_stops_cleanly_on_sighup_and_its_workers_do_not_outlive_a_killed_supervisor(tmp_path):
+    """A closed terminal sends SIGHUP: it used to kill the supervisor and leave both workers serving, and the socket
+    in place. Now it stops `serve` as SIGTERM does. A supervisor killed outright (SIGKILL, the OOM killer) takes its
+    workers with it: the kernel sends them SIGTERM."""
+    config = write_config(tmp_path)
+    path = tmp_path / "hup.sock"
+    process = _start_serve(config, path, processes=2)
+    try:
+        wait_for(lambda: len(_processes_mentioning(str(path))) == 3, 10, "the supervisor and two workers")
+        process.send_signal(signal.SIGHUP)
+        assert _expect_exit(process, 10, "verdict serve after SIGHUP") == 0
+        wait_for(lambda: not _processes_mentioning(str(path)), 5, "its workers to exit")
+        assert not path.exists()
+    finally:
+        _kill_group(process)
+
+    process = _start_serve(config, path, processes=2)
+    try:
+        wait_for(lambda: len(_processes_mentioning(str(path))) == 3, 10, "the supervisor and two workers")
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        wait_for(lambda: not _processes_mentioning(str(path)), 10, "the workers of a killed supervisor to exit")
+    finally:
+        _kill_group(process)
+
+
+def test_a_connection_that_stalls_mid_request_is_closed_and_does_not_hold_a_stop(tmp_path):
+    """After a connection's first bytes libfcgi read with no time limit: a peer that sent one byte and stopped
+    held a thread for good, and SIGTERM never ended the worker. Now a read that waits 10 s fails."""
+    config = write_config(tmp_path)
+    path = tmp_path / "stall.sock"
+    process = _start_serve(config, path, processes=1)
+    try:
+        wait_for(path.exists, 10, "the socket")
+        stalled = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        stalled.connect(str(path))
+        stalled.sendall(b"\x01")  # the start of a record header
+        stalled.settimeout(20)
+        started = time.monotonic()
+        assert stalled.recv(1) == b""  # closed by the worker, unanswered
+        assert 5 < time.monotonic() - started < 15
+        again = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        again.connect(str(path))
+        again.sendall(b"\x01")
+        time.sleep(0.5)
+        process.send_signal(signal.SIGTERM)
+        assert _expect_exit(process, 15, "verdict serve sent SIGTERM with a stalled connection open") == 0
+        stalled.close()
+        again.close()
+    finally:
+        _kill_group(process)
+
+
 def test_serve_stops_on_sigterm_while_a_connection_is_open_and_silent(tmp_path):
     """A client (or a stalled web server) that connects and sends nothing must not keep a worker from stopping:
     libfcgi waits up to 2 s for a new connection's first bytes, and told of a shutdown meanwhile it spun on a
