@@ -42,7 +42,14 @@ public final class FastCGIServer: @unchecked Sendable {
     private let keptConnectionsReady: Int32
     /// Idle kept connections at once per process; past that, an answered connection is closed (the web server
     /// opens another). nginx keeps at most its `keepalive` count per worker process.
-    static let maximumKeptConnections = 128
+    static let maximumKeptConnections: Int = {
+        // Each costs a descriptor and a small libfcgi request (its buffers are freed between requests). Past the
+        // limit an answered connection is closed, which nginx may be reusing at that moment (a 502): so as many as
+        // the descriptor limit allows, less a margin for the log, the listening socket and connections in flight.
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 128 }
+        return max(128, min(65_536, Int(clamping: limit.rlim_cur) - 64))
+    }()
     /// Kept connections on which the web server sent its next request after the server began to stop, answered by
     /// `run` once the threads have left.
     private var sentAtStop: [UnsafeMutablePointer<FCGX_Request>] = []
@@ -254,9 +261,21 @@ public final class FastCGIServer: @unchecked Sendable {
             nanosleep(&pause, nil)
         }
         for thread in workers { pthread_join(thread, nil) }
+        // Idle kept connections are closed now, not once the replies still owed are sent (a sync away, or more):
+        // the web server would go on sending requests on them meanwhile, and closing one that holds a request loses
+        // it. One that already holds a request is served first.
+        pthread_mutex_lock(&stateMutex)
+        let idle = keptConnections
+        keptConnections = []
+        pthread_mutex_unlock(&stateMutex)
+        var asked: [UnsafeMutablePointer<FCGX_Request>] = []
+        for request in idle {
+            if Self.hasInput(request.pointee.ipcFd) { asked.append(request) } else { closeKept(request) }
+        }
         // Replies still owed go out before the process exits (the application sends them from its own threads), and
         // requests sent on kept connections meanwhile are answered here, each possibly owing a reply in turn.
         pthread_mutex_lock(&stateMutex)
+        sentAtStop += asked
         while true {
             while pendingReplies > 0 && sentAtStop.isEmpty { pthread_cond_wait(&replySent, &stateMutex) }
             guard let request = sentAtStop.popLast() else { break }
@@ -264,11 +283,7 @@ public final class FastCGIServer: @unchecked Sendable {
             serveNextRequest(request, thenClose: true)
             pthread_mutex_lock(&stateMutex)
         }
-        let idle = keptConnections
-        keptConnections = []
         pthread_mutex_unlock(&stateMutex)
-        // Nothing was asked on these since their last answer: closing them loses nothing.
-        for request in idle { closeKept(request) }
     }
 
     private var isStopping: Bool {

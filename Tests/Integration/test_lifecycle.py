@@ -493,6 +493,50 @@ def test_a_worker_with_idle_kept_connections_stops_promptly_and_closes_them(make
         client.close()
 
 
+def test_idle_kept_connections_are_closed_at_stop_while_a_reply_is_still_owed(make_stack):
+    """They used to stay open until every owed reply was sent (here: until the log's lock is free), while the web
+    server went on sending requests on them that were then dropped unanswered (nginx: 502)."""
+    stack = make_stack("serve", workers=1, fsync=True)
+    idle = FastCGIClient(stack.socket, timeout=5, keep_conn=True)
+    _post_stripe(idle)
+    assert idle.read_response()[0] == 200
+    with open(stack.log.directory / ".verdict" / "lock", "r+b") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # the next append waits: its reply is owed
+        owed = FastCGIClient(stack.socket, timeout=15)
+        event = _post_stripe(owed)
+        time.sleep(0.3)
+        stack.supervisor.send_signal(signal.SIGTERM)
+        idle.sock.settimeout(3)
+        assert idle.sock.recv(1) == b"", "an idle kept connection stayed open while a reply was owed"
+        fcntl.flock(lock, fcntl.LOCK_UN)
+    status, _, answer = owed.read_response()
+    assert status == 200 and json.loads(answer)["event_id"] == event["id"], (status, answer)
+    stack.supervisor.wait(10)
+    idle.close()
+    owed.close()
+
+
+def test_more_kept_connections_than_128_stay_open(make_stack):
+    """Past 128 idle kept connections an answered one was closed, and nginx could be reusing it at that moment
+    (steady 502s with nginx's `keepalive` above 128 per worker process). The limit now follows the descriptor
+    limit."""
+    stack = make_stack("serve", workers=1, fsync=False)
+    clients = []
+    try:
+        for _ in range(150):
+            client = FastCGIClient(stack.socket, timeout=5, keep_conn=True)
+            _post_stripe(client)
+            assert client.read_response()[0] == 200
+            clients.append(client)
+        for client in clients:  # each still open, and serves its next request
+            event = _post_stripe(client)
+            status, _, answer = client.read_response()
+            assert status == 200 and json.loads(answer)["event_id"] == event["id"], (status, answer)
+    finally:
+        for client in clients:
+            client.close()
+
+
 @pytest.mark.parametrize("fsync", [True, False], ids=["fsync", "no-fsync"])
 def test_a_request_already_sent_on_a_kept_connection_when_the_worker_stops_is_answered(make_stack, fsync):
     """Stopping closes the idle kept connections; a request the web server had already sent on one (here, the
