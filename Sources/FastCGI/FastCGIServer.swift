@@ -533,15 +533,16 @@ public final class FastCGIServer: @unchecked Sendable {
     /// Ends the request and, unless the web server keeps the connection for the next one, closes it.
     ///
     /// libfcgi closes by shutting down its side and then waiting in `poll` until the web server closes too, which
-    /// costs every request a sleep and a wake-up (about a seventh of a worker's time under load). Over a unix
-    /// socket that wait protects nothing: the web server sends nothing after the request, whatever it sent is
-    /// already queued here when its write returns, and the answer is already in its queue. Reading what is queued
-    /// and closing is enough. Over TCP, or when the body was not read to its end (refused before reading, e.g. too
-    /// large: the web server may still be sending it), libfcgi's lingering close stays.
+    /// costs every request a sleep and a wake-up (about a seventh of a worker's time under load), and over TCP,
+    /// with fsync, held the log's writer thread (which sends the replies) until the peer closed, up to 2 s. Once the
+    /// end of the input has been read, that wait protects nothing: the web server sends nothing after it, so
+    /// reading what is queued and closing is enough (nothing is left unread, so TCP closes with a FIN, not a reset).
+    /// Only when the body was not read to its end (refused before reading, e.g. too large: the web server may
+    /// still be sending it) does libfcgi's lingering close stay.
     private func finish(_ request: UnsafeMutablePointer<FCGX_Request>, inputRead: Bool) {
         // Unread input would be taken for the start of the next request: such a connection is not kept.
         if !inputRead { request.pointee.keepConnection = 0 }
-        let closeHere = isUnixSocket && inputRead && request.pointee.keepConnection == 0
+        let closeHere = inputRead && request.pointee.keepConnection == 0
         if closeHere { request.pointee.keepConnection = 1 }
         FCGX_Finish_r(request)
         guard closeHere else { return }

@@ -679,6 +679,28 @@ def test_a_worker_on_a_tcp_socket_answers_only_the_web_servers_in_fcgi_web_serve
         process.stderr.close()
 
 
+def test_a_tcp_peer_that_keeps_its_connection_open_after_the_answer_does_not_hold_up_other_answers(tmp_path):
+    """With fsync the log's writer thread sends the answers. Over TCP it used to close the way libfcgi does, waiting
+    up to 2 s for the peer to close first, so a peer that read its answer and kept the connection open held up
+    every other answer. Now the connection is closed at once (with a FIN: nothing is left unread)."""
+    process, address = _start_tcp_worker(tmp_path, fsync=True)
+    try:
+        for _ in range(3):
+            lingering = FastCGIClient(address, timeout=10)
+            _post_stripe(lingering)
+            assert lingering.read_response()[0] == 200
+            lingering.sock.settimeout(1)
+            assert lingering.sock.recv(1) == b"", "the worker left the answered connection open"
+            started = time.monotonic()
+            status, _ = _tcp_post(address)
+            assert status == 200
+            assert time.monotonic() - started < 1.5, "another client's answer waited for the first to close"
+            lingering.close()
+    finally:
+        _kill_group(process)
+        process.stderr.close()
+
+
 def test_a_tcp_worker_closes_a_silent_connection_and_stops_on_sigterm_with_silent_connections_open(tmp_path):
     """libfcgi read a new TCP connection's first bytes without a time limit: a client that connected and sent
     nothing held a thread for good. Now it is closed after 2 s, and silent connections do not delay a stop."""
