@@ -27,13 +27,31 @@ public enum CGIGateway {
         let response = application.respond(GatewayRequest(parameters: parameters, body: body))
         writeStandardOutput(response.rendered)
         discardStandardInput(count: unread)
+        if hasUnmeasuredBody(parameters) && !isUnmeasuredBody(parameters) {
+            // Another method's body is refused unread; it is read to its end now, for the reason
+            // `discardStandardInput` gives, with the answer already ended, so that a body that never ends does not
+            // delay it.
+            endStandardOutput()
+            _ = readStandardInputToEnd(keeping: 0)
+        }
+    }
+
+    /// A body passed without `CONTENT_LENGTH`, to be read up to the end of standard input.
+    static func hasUnmeasuredBody(_ parameters: GatewayParameters) -> Bool {
+        parameters["CONTENT_LENGTH"] == nil && parameters["HTTP_TRANSFER_ENCODING"] != nil
+    }
+
+    /// Tells the web server the answer is complete: closes standard output, and shuts down the sending side of the
+    /// socket that mod_cgid passes as both standard input and output (closing one of the two would not end it).
+    static func endStandardOutput() {
+        _ = shutdown(1, Int32(SHUT_WR))
+        close(1)
     }
 
     /// Apache's mod_cgi and mod_cgid pass a chunked POST body unmeasured: without `CONTENT_LENGTH`, decoded, on
     /// standard input up to its end.
     static func isUnmeasuredBody(_ parameters: GatewayParameters) -> Bool {
-        parameters["CONTENT_LENGTH"] == nil && parameters["HTTP_TRANSFER_ENCODING"] != nil
-            && parameters["REQUEST_METHOD"] == "POST"
+        hasUnmeasuredBody(parameters) && parameters["REQUEST_METHOD"] == "POST"
     }
 
     /// The most of a request body read only to be dropped: reading has to end somewhere.
@@ -119,7 +137,8 @@ public enum CGIGateway {
         let parameters = environmentParameters()
         if let declared = parameters["CONTENT_LENGTH"].flatMap({ Int($0) }) {
             discardStandardInput(count: declared)
-        } else if isUnmeasuredBody(parameters) {
+        } else if hasUnmeasuredBody(parameters) {
+            endStandardOutput()
             _ = readStandardInputToEnd(keeping: 0)
         }
     }

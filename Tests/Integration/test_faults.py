@@ -24,6 +24,7 @@ import re
 import select
 import shutil
 import signal
+import socket
 import stat
 import subprocess
 import tempfile
@@ -1064,6 +1065,30 @@ def test_cgi_get_with_transfer_encoding_is_answered_without_waiting_for_a_body(h
         process.stdin.close()
         process.wait(10)
         process.stderr.close()
+
+
+def test_cgi_chunked_body_of_another_method_is_read_after_its_405_as_mod_cgid_needs(hostile_stack):
+    """mod_cgid passes standard input and output as one socket, and a process that exits with request bytes unread
+    resets it: the web server sees ECONNRESET after the answer instead of its end, and may lose the answer. A chunked
+    PUT's body (refused 405 without reading it) used to be left unread."""
+    stack = hostile_stack
+    env = cgi_env(stack.config, "PUT", "veriff", b"", {})
+    env.pop("CONTENT_LENGTH", None)
+    env["HTTP_TRANSFER_ENCODING"] = "chunked"
+    web_server, script = socket.socketpair()
+    with web_server:
+        web_server.sendall(b"x" * 5000)
+        web_server.shutdown(socket.SHUT_WR)  # the body's end
+        process = subprocess.Popen([str(support.binary())], env=env, stdin=script, stdout=script,
+                                   stderr=subprocess.DEVNULL, cwd="/")
+        script.close()
+        assert process.wait(10) == 0
+        web_server.settimeout(10)
+        output = b""
+        while chunk := web_server.recv(65536):  # ConnectionResetError here: the body was left unread
+            output += chunk
+    status, headers, _ = parse_cgi_output(output)
+    assert status == 405 and headers.get("allow") == "POST", (status, headers)
 
 
 def test_client_disconnecting_mid_body_appends_nothing_and_the_worker_survives(hostile_stack):
