@@ -53,10 +53,7 @@ struct CommitAreaTests {
         let directory = TestDirectory()
         defer { directory.remove() }
         let area = try CommitArea(processes: 2)
-        let queue = try CommitQueue(
-            log: LogDirectory(settings: LogSettings(directory: directory.logPath, fsync: true)),
-            area: area
-        )
+        let queue = try Self.queue(on: area, directory)
         area.lock()
         let orphan = try #require(area.enqueue(entry(1), retainFrom: "2026-11-13"))
         _ = area.takeAll()
@@ -64,14 +61,7 @@ struct CommitAreaTests {
         area.unlock()
         try Self.giveTheRoleToADeadProcess(area)
 
-        let done = DispatchSemaphore(value: 0)
-        let outcome = Outcome()
-        queue.append(entry(2), retainFrom: "2026-11-13") { result in
-            outcome.value = result
-            done.signal()
-        }
-        #expect(done.wait(timeout: .now() + 10) == .success)
-        #expect(outcome.value == .appended)
+        #expect(Self.append(entry(2), to: queue)() == .appended)
         area.lock()
         let orphanResult = area.result(for: orphan, directory: directory.logPath)
         area.unlock()
@@ -88,24 +78,16 @@ struct CommitAreaTests {
         let directory = TestDirectory()
         defer { directory.remove() }
         let area = try CommitArea(processes: 2)
-        let queue = try CommitQueue(
-            log: LogDirectory(settings: LogSettings(directory: directory.logPath, fsync: true)),
-            area: area
-        )
+        let queue = try Self.queue(on: area, directory)
         try Self.giveTheRoleToADeadProcess(area)
-        let done = DispatchSemaphore(value: 0)
-        let outcome = Outcome()
-        queue.append(entry(2), retainFrom: "2026-11-13") { result in
-            outcome.value = result
-            done.signal()
-        }
+        let result = Self.append(entry(2), to: queue)
         // The dead writer took it, and died before `takenEnd = nextSequence`.
         area.lock()
         #expect(area.takeAll().entries.count == 1)
         area.unlock()
-        #expect(done.wait(timeout: .now() + 10) == .success)
-        guard case .failed = outcome.value else {
-            Issue.record("the entry the dead writer took was reported \(String(describing: outcome.value))")
+        let outcome = result()
+        guard case .failed = outcome else {
+            Issue.record("the entry the dead writer took was reported \(String(describing: outcome))")
             return
         }
     }
@@ -115,9 +97,8 @@ struct CommitAreaTests {
         let directory = TestDirectory()
         defer { directory.remove() }
         let area = try CommitArea(processes: 2)
-        let settings = LogSettings(directory: directory.logPath, fsync: true)
-        let queue = try CommitQueue(log: LogDirectory(settings: settings), area: area)
-        let other = try CommitQueue(log: LogDirectory(settings: settings), area: area)  // the other worker
+        let queue = try Self.queue(on: area, directory)
+        let other = try Self.queue(on: area, directory)  // the other worker's
         try Self.giveTheRoleToADeadProcess(area)
         let polling = Outcome()
         let poller = Thread {
@@ -130,14 +111,23 @@ struct CommitAreaTests {
         }
         poller.start()
         defer { polling.value = .appended }
+        #expect(Self.append(entry(7), to: queue)() == .appended)
+    }
+
+    /// Queues `item` and returns what waits up to 10 s for its result (nil when none came).
+    static func append(_ item: LogEntry, to queue: CommitQueue) -> () -> AppendResult? {
         let done = DispatchSemaphore(value: 0)
         let outcome = Outcome()
-        queue.append(entry(7), retainFrom: "2026-11-13") { result in
+        queue.append(item, retainFrom: "2026-11-13") { result in
             outcome.value = result
             done.signal()
         }
-        #expect(done.wait(timeout: .now() + 10) == .success)
-        #expect(outcome.value == .appended)
+        return { done.wait(timeout: .now() + 10) == .success ? outcome.value : nil }
+    }
+
+    /// A queue on `area` writing a durable log in `directory`, as each worker process has one.
+    static func queue(on area: CommitArea, _ directory: TestDirectory) throws -> CommitQueue {
+        try CommitQueue(log: LogDirectory(settings: LogSettings(directory: directory.logPath, fsync: true)), area: area)
     }
 
     /// Makes the writer's role held by a process that has exited and been reaped: its pid names nobody.

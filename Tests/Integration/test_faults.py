@@ -668,15 +668,17 @@ def test_read_only_log_directory_answers_503_names_the_path_healthz_503_and_reco
             unmount(path)
 
 
-def test_permission_denied_log_directory_answers_503_names_the_path_healthz_503_and_appends_nothing():
-    """The CGI runs as `nobody` against a log directory owned by root with mode 0700."""
+@contextmanager
+def _site_for_nobody():
+    """For a CGI run as `nobody`: a copy of the program it can run and a site folder holding a configuration, in
+    a fresh directory outside pytest's 0700 temporary ones. Skips unless run as root and `nobody` exists."""
     if os.geteuid() != 0:
         pytest.skip("needs root to run the CGI as another user")
     try:
         nobody = pwd.getpwnam("nobody")
     except KeyError:
         pytest.skip("no user nobody")
-    base = Path(tempfile.mkdtemp(prefix="verdict-faults-", dir="/tmp"))  # outside pytest's 0700 tmp dirs
+    base = Path(tempfile.mkdtemp(prefix="verdict-faults-", dir="/tmp"))
     try:
         base.chmod(0o755)
         program = base / "verdict"  # wherever the build is, nobody can run this copy
@@ -684,7 +686,14 @@ def test_permission_denied_log_directory_answers_503_names_the_path_healthz_503_
         program.chmod(0o755)
         site = base / "site"
         site.mkdir()
-        config = write_config(site)
+        yield nobody, program, site, write_config(site)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_permission_denied_log_directory_answers_503_names_the_path_healthz_503_and_appends_nothing():
+    """The CGI runs as `nobody` against a log directory owned by root with mode 0700."""
+    with _site_for_nobody() as (nobody, program, site, config):
         for path in [site, *site.rglob("*")]:
             os.chown(path, nobody.pw_uid, nobody.pw_gid)
         log_dir = site / "log"
@@ -717,29 +726,13 @@ def test_permission_denied_log_directory_answers_503_names_the_path_healthz_503_
         accepted = cgi(config, "POST", "veriff", body, headers, program=program)
         assert accepted.status == 200 and accepted.json()["status"] == "accepted", accepted
         assert_verify_log_clean(log_dir, lines=1)
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
 
 
 def test_check_config_and_healthz_check_what_appends_write_not_only_what_today_needs():
     """Run as `nobody`, the owner of the log directory. A directory that can no longer take a new day's file still
     appends to today's, but fails at midnight; today's file left to another user fails at once. check-config and
     healthz report both, naming the path."""
-    if os.geteuid() != 0:
-        pytest.skip("needs root to run the CGI as another user")
-    try:
-        nobody = pwd.getpwnam("nobody")
-    except KeyError:
-        pytest.skip("no user nobody")
-    base = Path(tempfile.mkdtemp(prefix="verdict-faults-", dir="/tmp"))  # outside pytest's 0700 tmp dirs
-    try:
-        base.chmod(0o755)
-        program = base / "verdict"
-        shutil.copy2(support.binary(), program)
-        program.chmod(0o755)
-        site = base / "site"
-        site.mkdir()
-        config = write_config(site)
+    with _site_for_nobody() as (nobody, program, site, config):
         log_dir = site / "log"
         log_dir.mkdir(mode=0o700)
         for path in [site, *site.rglob("*")]:
@@ -780,8 +773,6 @@ def test_check_config_and_healthz_check_what_appends_write_not_only_what_today_n
         os.chown(today, nobody.pw_uid, nobody.pw_gid)
         assert post().status == 200
         assert check_config().returncode == 0
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
 
 
 def test_check_config_tells_a_log_directory_it_can_create_from_one_it_cannot(tmp_path):
