@@ -226,6 +226,9 @@ struct Sign: ParsableCommand {
                     + "give it as a file (verdict sign --url URL body-file)"
             )
         }
+        if let timestamp, !(0...253_402_300_799).contains(timestamp) {
+            throw ValidationError("--timestamp must be a Unix time from 0 to 253402300799 (the end of year 9999)")
+        }
         let now = timestamp.map { Timestamp(secondsSinceEpoch: $0) } ?? Environment.now()
         let headers = target.provider.signatureHeaders(for: body, now: now)
         guard let url else {

@@ -43,14 +43,21 @@ enum ConfigurationLoader {
             try requirePrivate(secretFile, what: "secret file")
             return try readText(secretFile)
         }
-        if configuration.hasInlineSecrets { try requirePrivate(file, what: "configuration file, which holds secrets,") }
+        if configuration.hasInlineSecrets {
+            try requirePrivate(file, what: "configuration file, which holds secrets,")
+        } else {
+            try requireUnwritableByOthers(file)
+        }
         return configuration
     }
 
+    /// The file as UTF-8 text, without the byte order mark some Windows editors put first (in a secret file it
+    /// would become part of the secret, and every signature would fail).
     static func readText(_ path: String) throws(ConfigurationError) -> String {
-        guard let text = String(validating: try readBytes(path), as: UTF8.self) else {
+        guard var text = String(validating: try readBytes(path), as: UTF8.self) else {
             throw ConfigurationError(file: path, problem: "is not valid UTF-8 text")
         }
+        if text.unicodeScalars.first == "\u{FEFF}" { text.unicodeScalars.removeFirst() }
         return text
     }
 
@@ -85,6 +92,20 @@ enum ConfigurationLoader {
                 file: path,
                 problem: "this \(what) is accessible to other users (mode \(octal(permissions))); "
                     + "run: chmod 600 \(path)"
+            )
+        }
+    }
+
+    /// A configuration without secrets may be readable by all, but not writable: whoever can edit it can point
+    /// `log_dir` (identity data) or `secret_files` anywhere.
+    static func requireUnwritableByOthers(_ path: String) throws(ConfigurationError) {
+        guard let stat = try? FilePath(path).stat() else { return }
+        let permissions = stat.mode.permissions.rawValue
+        if permissions & 0o022 != 0 {
+            throw ConfigurationError(
+                file: path,
+                problem: "this configuration file is writable by other users (mode \(octal(permissions))); "
+                    + "run: chmod go-w \(path)"
             )
         }
     }

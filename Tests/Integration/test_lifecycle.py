@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import fcntl
+import hashlib
+import hmac
 import json
 import os
 import resource
@@ -825,6 +827,52 @@ def test_a_command_line_error_found_while_running_points_at_that_commands_help(t
         assert run.returncode == 64, (run.returncode, run.stderr)
         assert message in run.stderr and f"(see 'verdict {command} --help')" in run.stderr, run.stderr
         assert "Usage: verdict <subcommand>" not in run.stderr, run.stderr
+
+
+def test_a_secret_file_starting_with_a_byte_order_mark_holds_the_secret_alone(tmp_path):
+    """Windows editors start a UTF-8 file with a byte order mark. It used to become part of the secret: every real
+    delivery got 401, while `verdict sign`, signing with the same wrong key, agreed with Verdict."""
+    secret = tmp_path / "veriff.secret"
+    secret.write_bytes(b"\xef\xbb\xbfabc\r\n")
+    secret.chmod(0o600)
+    config = tmp_path / "verdict.toml"
+    config.write_text('\ufefflog_dir = "log"\n[[endpoint]]\nname = "veriff"\nprovider = "veriff"\n'
+                      'secret_files = ["veriff.secret"]\n')
+    config.chmod(0o600)
+    body = tmp_path / "body.json"
+    body.write_bytes(b'{"status":"success"}')
+    signed = subprocess.run([str(binary()), "sign", "--config", str(config), "--endpoint", "veriff", str(body)],
+                            capture_output=True, text=True, timeout=30)
+    assert signed.returncode == 0, signed.stderr
+    expected = hmac.new(b"abc", body.read_bytes(), hashlib.sha256).hexdigest()
+    assert signed.stdout == f"X-HMAC-SIGNATURE: {expected}\n", signed.stdout
+
+
+def test_a_configuration_without_secrets_may_be_read_by_others_but_not_written(tmp_path):
+    """Whoever can edit the configuration can point log_dir (identity data) or secret_files anywhere."""
+    secret = tmp_path / "veriff.secret"
+    secret.write_text("abc\n")
+    secret.chmod(0o600)
+    config = tmp_path / "verdict.toml"
+    config.write_text('log_dir = "log"\n[[endpoint]]\nname = "veriff"\nprovider = "veriff"\n'
+                      'secret_files = ["veriff.secret"]\n')
+    for mode, code in [(0o644, 0), (0o664, 78), (0o646, 78)]:
+        config.chmod(mode)
+        run = subprocess.run([str(binary()), "check-config", "--config", str(config)], capture_output=True,
+                             text=True, timeout=30)
+        assert run.returncode == code, (oct(mode), run.stdout, run.stderr)
+        if code:
+            assert "writable by other users" in run.stderr and f"chmod go-w {config}" in run.stderr, run.stderr
+
+
+def test_sign_refuses_a_timestamp_out_of_range_instead_of_crashing(tmp_path):
+    config = write_config(tmp_path)
+    body = tmp_path / "body.json"
+    body.write_text("{}")
+    for value in ["9223372036854775807", "-5"]:
+        run = subprocess.run([str(binary()), "sign", "--config", str(config), "--endpoint", "stripe",
+                              f"--timestamp={value}", str(body)], capture_output=True, text=True, timeout=30)
+        assert run.returncode == 64 and "--timestamp must be a Unix time" in run.stderr, (run.returncode, run.stderr)
 
 
 def test_serve_refuses_a_socket_path_holding_something_else(tmp_path):

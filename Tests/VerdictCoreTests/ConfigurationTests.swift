@@ -466,6 +466,50 @@ struct ConfigurationTests {
             phrase: "secret number 2 is empty"
         ),
         Bad(
+            name: "a blank secret",
+            text: "log_dir = \"/l\"\n[[endpoint]]\nname = \"v\"\nprovider = \"veriff\"\nsecrets = [\"a\", \"  \"]",
+            line: 5,
+            key: "secrets",
+            phrase: "secret number 2 is empty"
+        ),
+        Bad(
+            name: "a secret pasted with a space",
+            text: "log_dir = \"/l\"\n[[endpoint]]\nname = \"v\"\nprovider = \"veriff\"\nsecrets = [\"abc \"]",
+            line: 5,
+            key: "secrets",
+            phrase: "secret number 1 starts or ends with a space or tab"
+        ),
+        Bad(name: "an empty log_dir", text: "log_dir = \"\"\n" + endpoint, line: 1, key: "log_dir", phrase: "is empty"),
+        Bad(
+            name: "an endpoint named ..",
+            text: "log_dir = \"/l\"\n" + endpoint.replacing("name = \"veriff\"", with: "name = \"..\""),
+            line: 3,
+            key: "name",
+            phrase: "must be letters"
+        ),
+        Bad(
+            name: "a doubled underscore",
+            text: "threads = 1__0\n" + endpoint,
+            line: 1,
+            key: nil,
+            phrase: "not an integer"
+        ),
+        Bad(
+            name: "a trailing underscore",
+            text: "threads = 10_\n" + endpoint,
+            line: 1,
+            key: nil,
+            phrase: "not an integer"
+        ),
+        Bad(name: "a leading zero", text: "threads = 010\n" + endpoint, line: 1, key: nil, phrase: "not an integer"),
+        Bad(
+            name: "a \\u escape with a sign",
+            text: "log_dir = \"\\u+067\"\n" + endpoint,
+            line: 1,
+            key: nil,
+            phrase: "bad \\u escape"
+        ),
+        Bad(
             name: "a secret file with no secret",
             text:
                 "log_dir = \"/l\"\n[[endpoint]]\nname = \"v\"\nprovider = \"veriff\"\nsecret_files = [\"empty.secret\"]",
@@ -585,6 +629,17 @@ struct ConfigurationTests {
         if let key = bad.key {
             #expect(description.contains(": \(key): "))
         }
+    }
+
+    @Test("A line starting with '[' that is no [[endpoint]] header is not echoed in the error; a plain header is")
+    func bracketLineNotEchoed() throws {
+        for line in [#"["whsec_abc123secret"]"#, #"[[endpoint]] secrets = ["whsec_abc123secret"]"#] {
+            let error = try #require(Self.failure("log_dir = \"/l\"\n\(line)\n"))
+            #expect(error.line == 2)
+            #expect(!error.description.contains("whsec_abc123secret"), "\(error.description)")
+        }
+        let named = try #require(Self.failure("log_dir = \"/l\"\n[endpoint]\n"))
+        #expect(named.problem.contains("found [endpoint]"), "\(named.problem)")
     }
 
     @Test("ConfigurationError's description is file:line: key: problem")

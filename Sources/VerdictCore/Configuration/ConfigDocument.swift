@@ -51,10 +51,15 @@ public struct ConfigDocument: Sendable {
                     Cursor(text: String(line.trimmingSpaces.dropFirst(12)), file: file, line: lineNumber)
                         .restIsBlank
                 else {
+                    // Only a header made of name characters is quoted back (`[endpoint]`): any other line starting
+                    // with "[" may hold a secret (`["…"]` pasted alone, or after the header).
+                    let header = line.trimmingSpaces
+                    let quotable = header.allSatisfy { $0.isASCII && ($0.isLetter || "[]_-.".contains($0)) }
                     throw ConfigurationError(
                         file: file,
                         line: lineNumber,
-                        problem: "only [[endpoint]] tables are allowed; found \(line.trimmingSpaces)"
+                        problem: "only [[endpoint]] tables are allowed; found "
+                            + (quotable ? header : "a line starting with '[' that is not one")
                     )
                 }
                 endpoints.append(ConfigTable(headerLine: lineNumber))
@@ -172,13 +177,28 @@ private struct Cursor {
             throw error("expected true or false (or a string missing its quotes)")
         case let c? where c == "-" || c == "+" || c.isNumber:
             let word = parseWord()
-            guard let value = Int(word.filter { $0 != "_" }) else {
+            guard Self.isTOMLInteger(word), let value = Int(word.filter { $0 != "_" }) else {
                 throw error("the value is not an integer (or a string missing its quotes)")
             }
             return .integer(value)
         default:
             throw error("expected a value (a quoted string, an integer, true/false or [ … ])")
         }
+    }
+
+    /// A decimal integer as TOML writes one: an optional sign, no leading zero, and each `_` between two digits.
+    static func isTOMLInteger(_ word: String) -> Bool {
+        let digits = word.first == "+" || word.first == "-" ? word.dropFirst() : Substring(word)
+        guard let first = digits.first, first.isASCII, first.isNumber, digits.last?.isNumber == true else {
+            return false
+        }
+        if first == "0" && digits.count > 1 { return false }
+        var previous: Character = "_"
+        for c in digits {
+            guard c.isASCII && c.isNumber || (c == "_" && previous != "_") else { return false }
+            previous = c
+        }
+        return true
     }
 
     private mutating func parseWord() -> String {
@@ -205,6 +225,7 @@ private struct Cursor {
                 case "r": out.append("\r")
                 case "u":
                     guard position + 4 <= text.count,
+                        text[position..<position + 4].allSatisfy(\.isHexDigit),
                         let code = UInt32(String(text[position..<position + 4]), radix: 16),
                         let scalar = Unicode.Scalar(code)
                     else { throw error("bad \\u escape in a string") }

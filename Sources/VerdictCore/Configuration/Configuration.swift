@@ -12,7 +12,9 @@ public struct Configuration: Sendable {
 
     /// An endpoint's name: one or more ASCII letters, digits, '-', '_' or '.' (the URL's last path segment).
     static func isEndpointName(_ name: String) -> Bool {
-        !name.isEmpty && name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }
+        // "." and "..": a web server resolves them away, so no request path could end in them.
+        !name.isEmpty && name != "." && name != ".."
+            && name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }
     }
 
     public var file: String
@@ -46,7 +48,10 @@ public struct Configuration: Sendable {
         self.file = file
         let top = SettingsReader(table: document.topLevel, file: file)
         try top.rejectUnknown(allowed: ["log_dir", "max_body_bytes", "fsync", "dedup_retention_days", "threads"])
-        logDirectory = Self.resolve(try top.requiredString("log_dir"), against: file)
+        let logDirectory = try top.requiredString("log_dir")
+        // Resolved, an empty path would be the configuration's own folder, secrets and all.
+        guard !logDirectory.trimmingSpaces.isEmpty else { throw top.error("log_dir", "is empty") }
+        self.logDirectory = Self.resolve(logDirectory, against: file)
         maxBodyBytes = try top.integer("max_body_bytes", default: Self.defaultMaxBodyBytes, range: 1...(64 << 20))
         fsync = try top.bool("fsync", default: true)
         // Veriff retries for 7 days: a shorter memory would let a late retry through as new.
@@ -104,8 +109,18 @@ public struct Configuration: Sendable {
                     "endpoint \"\(name)\" needs at least one secret (secrets or secret_files)"
                 )
             }
-            if let empty = secrets.firstIndex(where: { $0.bytes.isEmpty }) {
+            if let empty = secrets.firstIndex(where: {
+                String(decoding: $0.bytes, as: UTF8.self).trimmingSpaces.isEmpty
+            }) {
                 throw reader.error("secrets", "secret number \(empty + 1) is empty")
+            }
+            // Providers' secrets hold no spaces at either end; such a one was pasted with them, and would make every
+            // signature fail. (Lines of secret files are trimmed.)
+            if let padded = secrets.firstIndex(where: {
+                let text = String(decoding: $0.bytes, as: UTF8.self)
+                return text.trimmingSpaces != text
+            }) {
+                throw reader.error("secrets", "secret number \(padded + 1) starts or ends with a space or tab")
             }
             let settings = EndpointSettings(name: name, secrets: secrets, reader: reader)
             endpoints.append(Endpoint(name: name, provider: try factory.make(settings)))
