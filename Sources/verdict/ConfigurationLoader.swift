@@ -85,29 +85,26 @@ enum ConfigurationLoader {
 
     /// Secrets must not be readable (or writable) by group or others, as ssh requires of private keys.
     static func requirePrivate(_ path: String, what: String) throws(ConfigurationError) {
-        guard let stat = try? FilePath(path).stat() else { return }
-        let permissions = stat.mode.permissions.rawValue
-        if permissions & 0o077 != 0 {
-            throw ConfigurationError(
-                file: path,
-                problem: "this \(what) is accessible to other users (mode \(octal(permissions))); "
-                    + "run: chmod 600 \(path)"
-            )
-        }
+        try refuse(path, withAny: 0o077, "this \(what) is accessible to other users", fix: "chmod 600")
     }
 
     /// A configuration without secrets may be readable by all, but not writable: whoever can edit it can point
     /// `log_dir` (identity data) or `secret_files` anywhere.
     static func requireUnwritableByOthers(_ path: String) throws(ConfigurationError) {
+        try refuse(path, withAny: 0o022, "this configuration file is writable by other users", fix: "chmod go-w")
+    }
+
+    /// Refuses the file at `path` when its mode has any of `bits`, naming the mode and the `chmod` that mends it.
+    private static func refuse(
+        _ path: String,
+        withAny bits: CModeT,
+        _ problem: String,
+        fix: String
+    ) throws(ConfigurationError) {
         guard let stat = try? FilePath(path).stat() else { return }
         let permissions = stat.mode.permissions.rawValue
-        if permissions & 0o022 != 0 {
-            throw ConfigurationError(
-                file: path,
-                problem: "this configuration file is writable by other users (mode \(octal(permissions))); "
-                    + "run: chmod go-w \(path)"
-            )
-        }
+        guard permissions & bits != 0 else { return }
+        throw ConfigurationError(file: path, problem: "\(problem) (mode \(octal(permissions))); run: \(fix) \(path)")
     }
 
     static func octal(_ value: CModeT) -> String {

@@ -51,10 +51,10 @@ public struct ConfigDocument: Sendable {
                     Cursor(text: String(line.trimmingSpaces.dropFirst(12)), file: file, line: lineNumber)
                         .restIsBlank
                 else {
-                    // Only a header made of name characters is quoted back (`[endpoint]`): any other line starting
-                    // with "[" may hold a secret (`["…"]` pasted alone, or after the header).
+                    // Only a header of letters is quoted back (`[endpoint]`): any other line starting with "[" may
+                    // hold a secret (`["…"]` pasted alone, or after the header; secrets have digits or '_').
                     let header = line.trimmingSpaces
-                    let quotable = header.allSatisfy { $0.isASCII && ($0.isLetter || "[]_-.".contains($0)) }
+                    let quotable = header.allSatisfy { $0.isASCII && ($0.isLetter || $0 == "[" || $0 == "]") }
                     throw ConfigurationError(
                         file: file,
                         line: lineNumber,
