@@ -188,6 +188,12 @@ struct RecordValidatorTests {
             badTime("veriff", "received_at", "2025-13-23T12:13:20.123Z"),
             badTime("veriff", "received_at", "2025-11-00T12:13:20.123Z"),
             badTime("veriff", "received_at", "2025-11-32T12:13:20.123Z"),
+            // The schema's date-time format: a day the month has (its pattern alone allows these).
+            badTime("veriff", "received_at", "2026-02-30T12:13:20.123Z"),
+            badTime("veriff", "received_at", "2025-02-29T12:13:20.123Z"),
+            badTime("veriff", "received_at", "1900-02-29T12:13:20.123Z"),
+            badTime("stripe", "received_at", "2025-04-31T12:13:20.123Z"),
+            badTime("stripe", "decision_time", "2025-11-31T12:13:10.000Z"),
             badTime("stripe", "received_at", "2025-11-23T24:13:20.123Z"),
             badTime("stripe", "received_at", "2025-11-23T12:60:20.123Z"),
             badTime("stripe", "received_at", "2025-11-23T12:13:60.123Z"),
@@ -235,6 +241,9 @@ struct RecordValidatorTests {
             Mutation("veriff", [("endpoint", #""a.b_c-D9""#)]),
             Mutation("veriff", [("received_at", #""2025-12-31T23:59:59.999Z""#)]),
             Mutation("stripe", [("received_at", #""2026-01-01T00:00:00.000Z""#)]),
+            Mutation("veriff", [("received_at", #""2024-02-29T12:00:00.000Z""#)]),
+            Mutation("stripe", [("received_at", #""2000-02-29T12:00:00.000Z""#)]),
+            Mutation("stripe", [("decision_time", #""2025-04-30T12:00:00.000Z""#)]),
             Mutation("veriff", [("outcome", #""review""#), ("final", "false"), ("needs_review", "true")]),
             Mutation("veriff", [("outcome", #""in_progress""#), ("final", "false"), ("kind", #""event""#)]),
             // Veriff's decisionTime is kept verbatim, whatever its form.

@@ -120,8 +120,8 @@ public enum RecordValidator {
         }
     }
 
-    /// `YYYY-MM-DDTHH:MM:SS.mmmZ` with the schema's ranges: month 01-12, day 01-31, hour 00-23, minute and second
-    /// 00-59. Like the schema's pattern, it does not check the day against the month's length.
+    /// `YYYY-MM-DDTHH:MM:SS.mmmZ` with the schema's ranges: month 01-12, hour 00-23, minute and second 00-59, and a
+    /// day that the month has (the schema's `date-time` format; its pattern alone allows February 30).
     static func isTimestamp(_ text: String) -> Bool {
         let bytes = Array(text.utf8)
         guard bytes.count == 24 else { return false }
@@ -136,8 +136,20 @@ public enum RecordValidator {
             }
         }
         func twoDigits(at index: Int) -> Int { Int(bytes[index] - 0x30) * 10 + Int(bytes[index + 1] - 0x30) }
-        return (1...12).contains(twoDigits(at: 5)) && (1...31).contains(twoDigits(at: 8)) && twoDigits(at: 11) <= 23
+        let year = twoDigits(at: 0) * 100 + twoDigits(at: 2)
+        let month = twoDigits(at: 5)
+        guard (1...12).contains(month) else { return false }
+        return (1...daysIn(month: month, year: year)).contains(twoDigits(at: 8)) && twoDigits(at: 11) <= 23
             && twoDigits(at: 14) <= 59 && twoDigits(at: 17) <= 59
+    }
+
+    /// The Gregorian calendar's month lengths (RFC 3339's `full-date`).
+    static func daysIn(month: Int, year: Int) -> Int {
+        switch month {
+        case 2: year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) ? 29 : 28
+        case 4, 6, 9, 11: 30
+        default: 31
+        }
     }
 
     /// `^veriff-[0-9a-f]{32}$`: how Veriff records are keyed (`"veriff-" + Digest.stableKey(…)`).
