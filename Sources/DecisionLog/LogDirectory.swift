@@ -306,7 +306,13 @@ public final class LogDirectory {
         return results
     }
 
-    /// Appends `bytes` (whole lines) to the day's file and syncs; on failure the file is cut back to where it was.
+    /// Appends `bytes` (whole lines) to the day's file and syncs.
+    ///
+    /// A day's file only ever grows: a tailer (`tail -F`, Vector, Fluent Bit) may have read any byte once it is
+    /// written, and one that finds the file shorter either reads it all again or goes on from its old offset, gluing
+    /// the start of one line to the end of another. So a partial line (a short write, a writer killed mid-line) is
+    /// ended with `\n`, never cut: it stays as a line that is no record, and its sender, never answered 200, sends
+    /// it again.
     ///
     /// - Parameter lock: the locked lock file, where the shared state is saved before a first append to another
     ///   day's file (see below).
@@ -323,7 +329,7 @@ public final class LogDirectory {
         )
         let path = file.path
         // Unless the file is exactly as the last complete append (by any process) left it, check its end.
-        if state.logDay != day || state.logEnd != size { size = try repairTornTail(file, size: size) }
+        if state.logDay != day || state.logEnd != size { size = try endTornLine(file, size: size) }
         if state.logDay != day {
             // Saved before writing, so that if this process dies mid-line, the next writer checks this file's end
             // even when its own lines go to a later day's file. Once per day; if it cannot be saved, only that
@@ -332,20 +338,53 @@ public final class LogDirectory {
             state.logEnd = SharedState.unknownEnd
             try? state.write(to: lock)
         }
+        let operation = settings.fsync ? "append and sync" : "append to"
+        do {
+            try reserve(file, from: size, count: bytes.count)
+        } catch {
+            throw DecisionLogError(operation, path, error)
+        }
         do {
             _ = try file.descriptor.writeAll(bytes)
             if settings.fsync { try system_fdatasync(file.descriptor) }
         } catch {
-            // A short write (a full disk) must not leave half a line for the next writer or a tailer; should the cut
-            // fail too, the next writer checks the end again.
-            try? file.descriptor.resize(to: size)
+            // Whatever was written stays (see above). A partial line is ended now if the disk lets it, else by the
+            // next append of any process, which checks the end of a file whose last append did not complete.
             state.logEnd = SharedState.unknownEnd
-            throw DecisionLogError(settings.fsync ? "append and sync" : "append to", path, error)
+            if let end = try? file.descriptor.stat().size { _ = try? endTornLine(file, size: end, quietly: true) }
+            throw DecisionLogError(operation, path, error)
         }
         state.logEnd = size + Int64(bytes.count)
         if settings.fsync { dropCachedPages(file, end: state.logEnd) }
     }
 
+    /// How far ahead of a day's file's end blocks are allocated for the next appends, without changing its size.
+    /// A full disk then fails an append before any of its bytes is written (so before a tailer can read half a
+    /// line), where a plain `write` would write what fits and then fail.
+    static let reservation: Int64 = 1 << 20
+
+    /// Makes sure the blocks for `count` bytes at `size` are allocated: a MiB at a time, or just those bytes when
+    /// the disk has less room than that. Only a lack of space (or quota, or file size limit) is an error: where the
+    /// file system cannot allocate ahead, appends go on without it.
+    private func reserve(_ file: OpenFile, from size: Int64, count: Int) throws(Errno) {
+        let end = size + Int64(count)
+        guard end > file.reservedEnd else { return }
+        for length in [max(Int64(count), Self.reservation), Int64(count)] {
+            do {
+                try system_reserve(file.descriptor, offset: size, length: length)
+                file.reservedEnd = size + length
+                return
+            } catch .noSpace, .diskQuotaExceeded {
+                continue
+            } catch .fileTooLarge {
+                throw .fileTooLarge
+            } catch {
+                file.reservedEnd = .max
+                return
+            }
+        }
+        throw .noSpace
+    }
     /// How much of the end of a day's file stays in the page cache. Tailers read a line moments after it is
     /// written and Verdict never reads older lines, so an append-only log would otherwise fill the cache with pages
     /// nobody reads, and every new page costs more than a reused one (on a VM, often a fault in the host as well).
@@ -380,15 +419,18 @@ public final class LogDirectory {
         defer { if dayFiles[day] !== file { file.close() } }
         guard size != end else { return }
         do {
-            _ = try repairTornTail(file, size: size)
+            try endTornLine(file, size: size)
         } catch {
             system_reportToStandardError(error.description)
         }
     }
 
-    /// If the file does not end in `\n`, a writer crashed mid-line: cut the partial line (its request was never
-    /// acknowledged, so the provider retries it) and return the new size.
-    private func repairTornTail(_ file: OpenFile, size: Int64) throws(DecisionLogError) -> Int64 {
+    /// If the file does not end in `\n`, a writer stopped mid-line (killed, or its disk full): ends that line with
+    /// `\n` (see `write`) and returns the new size.
+    ///
+    /// - Parameter quietly: whether an ended line goes unreported (the append that left it reports its own error).
+    @discardableResult
+    private func endTornLine(_ file: OpenFile, size: Int64, quietly: Bool = false) throws(DecisionLogError) -> Int64 {
         guard size > 0 else { return 0 }
         var last: UInt8 = 0
         do {
@@ -400,39 +442,22 @@ public final class LogDirectory {
             throw DecisionLogError("read the end of", file.path, error)
         }
         if last == UInt8(ascii: "\n") { return size }
-        // Torn: find the last newline, reading backwards in chunks.
-        var end = size
-        var chunk = [UInt8](repeating: 0, count: 65_536)
-        while end > 0 {
-            let start = max(0, end - Int64(chunk.count))
-            let count = Int(end - start)
-            do {
-                let read = try chunk.withUnsafeMutableBytes { buffer in
-                    try file.descriptor.read(
-                        fromAbsoluteOffset: start,
-                        into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<count])
-                    )
-                }
-                guard read == count else { throw Errno.ioError }
-            } catch {
-                throw DecisionLogError("read the end of", file.path, error)
-            }
-            if let newline = chunk[0..<count].lastIndex(of: UInt8(ascii: "\n")) {
-                end = start + Int64(newline) + 1
-                break
-            }
-            end = start
-        }
         do {
-            try file.descriptor.resize(to: end)
+            // At `size`: the file is open for appending (where `pwrite` appends), or, for an older day's file, not.
+            var newline = UInt8(ascii: "\n")
+            let written = try withUnsafeBytes(of: &newline) { try file.descriptor.write(toAbsoluteOffset: size, $0) }
+            guard written == 1 else { throw Errno.noSpace }
             if settings.fsync { try system_fdatasync(file.descriptor) }
         } catch {
-            throw DecisionLogError("repair the torn last line of", file.path, error)
+            throw DecisionLogError("end the partial last line of", file.path, error)
         }
-        system_reportToStandardError(
-            "removed a partial last line (\(size - end) bytes) from \(file.path), left by a writer that stopped mid-line"
-        )
-        return end
+        if !quietly {
+            system_reportToStandardError(
+                "ended a partial last line in \(file.path), left by a writer that stopped mid-line: it is no record, "
+                    + "and its sender, never answered 200, sends it again"
+            )
+        }
+        return size + 1
     }
 
     /// The open file for `day` and its size, (re)opened when it was removed or renamed and created with mode 0640

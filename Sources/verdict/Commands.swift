@@ -290,10 +290,11 @@ struct VerifyLog: ParsableCommand {
 
     func run() throws {
         let report = LogVerifier.verify(directory: directory)
-        for problem in report.problems { print(problem) }
+        for line in report.cutShort + report.problems { print(line) }
+        let cutShort = report.cutShort.isEmpty ? "" : ", \(counted(report.cutShort.count, "line")) cut short"
         print(
             "\(counted(report.files, "file")), \(counted(report.lines, "line")), "
-                + counted(report.problems.count, "problem")
+                + counted(report.problems.count, "problem") + cutShort
         )
         if !report.problems.isEmpty { throw ExitCode(1) }
     }

@@ -2,12 +2,15 @@ import DecisionLog
 import VerdictCore
 
 /// `verdict verify-log`: reads every `decisions-*.jsonl` file and reports torn, invalid and repeated lines, and lines
-/// in another day's file.
+/// in another day's file; records cut short by a crash are listed apart.
 enum LogVerifier {
     struct Report {
         var files = 0
         var lines = 0
         var problems: [String] = []
+        /// Records cut short by a writer that stopped mid-line, later ended with `\n`: expected after a crash or a
+        /// full disk, so reported but not problems.
+        var cutShort: [String] = []
     }
 
     static func verify(directory: String) -> Report {
@@ -47,6 +50,11 @@ enum LogVerifier {
                 }
                 report.lines += 1
                 switch RecordValidator.validate(Array(bytes[start..<end])) {
+                case .failure where RecordValidator.isCutShort(Array(bytes[start..<end])):
+                    report.cutShort.append(
+                        "\(path):\(lineNumber): cut short (\(end - start) bytes): a writer stopped mid-line; never "
+                            + "answered 200, so its sender sent the event again"
+                    )
                 case .failure(let problem):
                     report.problems.append("\(path):\(lineNumber): \(problem)")
                 case .success(let identity):

@@ -144,8 +144,8 @@ struct LogDirectoryTests {
         #expect(restarted.append([entry(7)], retainFrom: "2026-11-13") == [.duplicate])
     }
 
-    @Test("a partial last line left by a crashed writer is cut before the next append")
-    func tornTailIsRepaired() throws {
+    @Test("a partial last line left by a crashed writer is ended, never cut, before the next append")
+    func tornTailIsEnded() throws {
         let directory = TestDirectory()
         defer { directory.remove() }
         let log = LogDirectory(settings: LogSettings(directory: directory.logPath, fsync: true))
@@ -155,16 +155,20 @@ struct LogDirectoryTests {
         handle.seekToEndOfFile()
         handle.write(Data("{\"event_id\":\"evt_torn\",\"te".utf8))
         handle.closeFile()
+        let before = try directory.contents(day: day)
         #expect(log.append([entry(2)], retainFrom: "2026-11-13") == [.appended])
+        // A tailer may have read the partial line: the file only grows, and the partial line stays a line of its own.
+        #expect(try directory.contents(day: day).starts(with: before))
         #expect(
             try directory.lines(day: day) == [
-                "{\"event_id\":\"evt_1\",\"text\":\"x\"}", "{\"event_id\":\"evt_2\",\"text\":\"x\"}",
+                "{\"event_id\":\"evt_1\",\"text\":\"x\"}", "{\"event_id\":\"evt_torn\",\"te",
+                "{\"event_id\":\"evt_2\",\"text\":\"x\"}",
             ]
         )
     }
 
-    @Test("a partial last line left in the previous day's file is cut by the first append of the next day")
-    func tornTailOfThePreviousDayIsRepaired() throws {
+    @Test("a partial last line left in the previous day's file is ended by the first append of the next day")
+    func tornTailOfThePreviousDayIsEnded() throws {
         let directory = TestDirectory()
         defer { directory.remove() }
         let settings = LogSettings(directory: directory.logPath, fsync: true)
@@ -177,13 +181,17 @@ struct LogDirectoryTests {
         // Another process, after midnight: it never appends to the day before, yet finds its partial line.
         let next = LogDirectory(settings: settings)
         #expect(next.append([entry(2, day: "2026-11-24")], retainFrom: "2026-11-14") == [.appended])
-        #expect(try directory.lines(day: day) == ["{\"event_id\":\"evt_1\",\"text\":\"x\"}"])
+        #expect(
+            try directory.lines(day: day) == [
+                "{\"event_id\":\"evt_1\",\"text\":\"x\"}", "{\"event_id\":\"evt_torn\",\"te",
+            ]
+        )
         #expect(try directory.contents(day: day).last == UInt8(ascii: "\n"))
         #expect(try directory.lines(day: "2026-11-24") == ["{\"event_id\":\"evt_2\",\"text\":\"x\"}"])
     }
 
-    @Test("a partial first line of a day's file is cut by the next append, even when that goes to a later day")
-    func tornFirstAppendOfADayIsRepairedFromALaterDay() throws {
+    @Test("a partial first line of a day's file is ended by the next append, even when that goes to a later day")
+    func tornFirstAppendOfADayIsEndedFromALaterDay() throws {
         let directory = TestDirectory()
         defer { directory.remove() }
         let settings = LogSettings(directory: directory.logPath, fsync: true)
@@ -206,12 +214,12 @@ struct LogDirectoryTests {
         try Data("{\"event_id\":\"evt_2\",\"te".utf8).write(to: URL(fileURLWithPath: torn))
         let next = LogDirectory(settings: settings)
         #expect(next.append([entry(3, day: "2026-11-25")], retainFrom: "2026-11-15") == [.appended])
-        #expect(try directory.contents(day: "2026-11-24").isEmpty)
+        #expect(try directory.lines(day: "2026-11-24") == ["{\"event_id\":\"evt_2\",\"te"])
         #expect(try directory.lines(day: "2026-11-25") == ["{\"event_id\":\"evt_3\",\"text\":\"x\"}"])
     }
 
-    @Test("a file holding only a partial line is emptied before the next append")
-    func tornOnlyLineIsRepaired() throws {
+    @Test("a file holding only a partial line keeps it, ended, before the next append")
+    func tornOnlyLineIsEnded() throws {
         let directory = TestDirectory()
         defer { directory.remove() }
         try FileManager.default.createDirectory(atPath: directory.logPath, withIntermediateDirectories: true)
@@ -219,7 +227,11 @@ struct LogDirectoryTests {
         try Data(String(repeating: "y", count: 200_000).utf8).write(to: URL(fileURLWithPath: path))
         let log = LogDirectory(settings: LogSettings(directory: directory.logPath, fsync: false))
         #expect(log.append([entry(3)], retainFrom: "2026-11-13") == [.appended])
-        #expect(try directory.lines(day: day) == ["{\"event_id\":\"evt_3\",\"text\":\"x\"}"])
+        #expect(
+            try directory.lines(day: day) == [
+                String(repeating: "y", count: 200_000), "{\"event_id\":\"evt_3\",\"text\":\"x\"}",
+            ]
+        )
     }
 
     @Test("entries land in the file of their own UTC day across midnight, none lost or doubled")

@@ -78,17 +78,21 @@ class VerifyLogResult:
     lines: int
     problems: list[str]
     output: str
+    cut_short: list[str]
 
 
 def verify_log(directory: Path) -> VerifyLogResult:
     run = subprocess.run([str(binary()), "verify-log", str(directory)], capture_output=True, text=True, timeout=60)
     lines = run.stdout.strip().splitlines()
     assert lines, f"verify-log printed nothing (exit {run.returncode}): {run.stderr}"
-    summary = re.fullmatch(r"(\d+) files?, (\d+) lines?, (\d+) problems?", lines[-1])
+    summary = re.fullmatch(r"(\d+) files?, (\d+) lines?, (\d+) problems?(?:, (\d+) lines? cut short)?", lines[-1])
     assert summary, f"verify-log summary not understood: {lines[-1]!r}"
-    files, count, problems = map(int, summary.groups())
-    assert problems == len(lines) - 1, run.stdout
-    return VerifyLogResult(run.returncode, files, count, lines[:-1], run.stdout)
+    files, count, problems = map(int, summary.groups()[:3])
+    cut_short = [line for line in lines[:-1] if re.search(r":\d+: cut short \(", line)]
+    assert len(cut_short) == int(summary.group(4) or 0), run.stdout
+    assert problems == len(lines) - 1 - len(cut_short), run.stdout
+    return VerifyLogResult(run.returncode, files, count, [line for line in lines[:-1] if line not in cut_short],
+                           run.stdout, cut_short)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -200,9 +200,29 @@ class DecisionLog:
     def raw_lines(self) -> list[bytes]:
         return [line + b"\n" for _, _, line in self._lines()]
 
-    def records(self) -> list[dict]:
+    RECORD_START = b'{"schema_version":'
+
+    @classmethod
+    def _cut_short(cls, line: bytes) -> bool:
+        """What a writer stopped mid-line leaves, ended with a newline by the next append: the start of a record."""
+        if not line.startswith(cls.RECORD_START):
+            return False
+        try:
+            json.loads(line)
+        except ValueError:
+            return True
+        return False
+
+    def cut_short(self) -> list[str]:
+        """Where the lines cut short are (file:line)."""
+        return [where for where, _, line in self._lines() if self._cut_short(line)]
+
+    def records(self, cut_short_allowed: bool = False) -> list[dict]:
+        """Every record; a line cut short fails the test unless `cut_short_allowed` (then it is skipped)."""
         records = []
         for where, day, line in self._lines():
+            if cut_short_allowed and self._cut_short(line):
+                continue
             try:
                 text = line.decode("utf-8")
             except UnicodeDecodeError as error:

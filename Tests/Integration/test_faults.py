@@ -186,7 +186,7 @@ class Sent:
 
 
 @pytest.mark.parametrize("mode", ["serve", "spawn-fcgi"])
-def test_sigkilled_workers_under_load_every_200_has_its_line_none_torn_and_restarted_workers_carry_on(new_stack, mode):
+def test_sigkilled_workers_under_load_every_200_has_one_whole_line_and_restarted_workers_carry_on(new_stack, mode):
     """Concurrent signed posts (both providers) over HTTPS into 3 FastCGI workers while CGI processes append to the
     same directory; workers (never the supervisor) and some CGI processes are SIGKILLed at random moments. `serve`
     restarts its workers; spawn-fcgi does not, so there one worker is left standing. Events that got no 200 are
@@ -194,8 +194,9 @@ def test_sigkilled_workers_under_load_every_200_has_its_line_none_torn_and_resta
 
     Asserted: every event acknowledged with 200 has a line; an event sent once has exactly one; an event sent again
     has at most one extra line per unanswered attempt (README, Guarantees: a writer killed between its synced line
-    and its redelivery key); every line is whole, schema-valid and carries its own event's payload; verify-log
-    counts the same lines and reports exactly those extra lines; serve replaced every killed worker and the
+    and its redelivery key); every line is whole, schema-valid and carries its own event's payload, or is a record
+    cut short by a kill, ended with a newline; verify-log counts the same lines, lists the same cut-short ones and
+    reports exactly those extra lines; serve replaced every killed worker and the
     replacements (no original worker is left) accept new events; spawn-fcgi's last worker does."""
     seed = int(os.environ.get("VERDICT_FAULT_SEED", time.time_ns() % 10**6))
     rng = random.Random(seed)
@@ -335,8 +336,10 @@ def test_sigkilled_workers_under_load_every_200_has_its_line_none_torn_and_resta
     everything += after
     by_session.update({sent.session: sent for sent in after})
 
-    # Every line: whole, schema-valid, in field order (DecisionLog.records asserts all of that), one of ours.
-    records = stack.log.records()
+    # Every line: whole, schema-valid, in field order (DecisionLog.records asserts all of that), one of ours; or a
+    # record cut short by a SIGKILL mid-write (never answered 200), ended by the next append, never cut away.
+    records = stack.log.records(cut_short_allowed=True)
+    cut_short = stack.log.cut_short()
     lines_by_session: dict[str, list[dict]] = defaultdict(list)
     for record in records:
         assert record["session_id"] in by_session, f"a line for an event nobody sent: {record['event_id']}"
@@ -360,7 +363,8 @@ def test_sigkilled_workers_under_load_every_200_has_its_line_none_torn_and_resta
 
     doubled = {sent.event_id for sent in everything if len(lines_by_session[sent.session]) > 1}
     result = verify_log(stack.log_dir)
-    assert result.lines == len(records), result.output
+    assert result.lines == len(records) + len(cut_short), result.output
+    assert [line.split(": cut short")[0].rsplit("/", 1)[1] for line in result.cut_short] == cut_short, result.output
     for problem in result.problems:
         assert "already at" in problem and any(event_id in problem for event_id in doubled), result.output
     assert len(result.problems) == sum(len(lines_by_session[s.session]) - 1 for s in everything), result.output
@@ -370,7 +374,8 @@ def test_sigkilled_workers_under_load_every_200_has_its_line_none_torn_and_resta
                          for sent in everything if len(lines_by_session[sent.session]) > 1)
     failed_attempts = Counter(str(status)[:40] for sent in everything for _, status in sent.attempts if status != 200)
     print(f"{mode}: {len(everything)} events, {len(records)} lines, {load_seconds:.1f}s load, kills {len(kills)}, "
-          f"CGI killed {len(cgi_killed)}, resent {len(resent)}, doubled {len(doubled)} {dict(doubled_by)}, "
+          f"CGI killed {len(cgi_killed)}, cut short {len(cut_short)}, resent {len(resent)}, "
+          f"doubled {len(doubled)} {dict(doubled_by)}, "
           f"failed attempts {dict(failed_attempts)}")
 
 
@@ -385,8 +390,10 @@ TORN = b'{"schema_version":1,"received_at":"2026-01-01T00:00:00.000Z","endpoint"
     "case, transport",
     [("after-a-line", "https"), ("longer-than-64KiB", "https"), ("whole-file", "https"), ("after-a-line", "cgi")],
 )
-def test_partial_last_line_is_cut_before_the_next_append_and_the_new_record_gets_its_own_line(
+def test_partial_last_line_is_ended_not_cut_before_the_next_append_and_the_new_record_gets_its_own_line(
         new_stack, case, transport):
+    """A tailer may already have read a partial line (a writer killed mid-line): the file only grows. The partial
+    line is ended with a newline, and verify-log lists it as cut short, not as a problem."""
     stack = new_stack("serve", workers=1)
     today = day_file(stack.log_dir)
     before = b""
@@ -414,14 +421,22 @@ def test_partial_last_line_is_cut_before_the_next_append_and_the_new_record_gets
         stderr = lambda: response.stderr  # noqa: E731
 
     data = today.read_bytes()
-    assert data.startswith(before), "lines before the torn one changed"
-    new_part = data[len(before):]
-    assert partial not in data and b"schema_version\":1,\"received_at\":\"2026-01-01" not in data
+    assert data.startswith(before + partial + b"\n"), "the file did not only grow"
+    new_part = data[len(before + partial + b"\n"):]
     assert new_part.count(b"\n") == 1 and new_part.endswith(b"\n"), new_part[:200]
     assert json.loads(new_part)["payload"] == payload
-    message = f"removed a partial last line ({len(partial)} bytes) from {today}"
+    message = f"ended a partial last line in {today}, left by a writer that stopped mid-line"
     wait_for(lambda: message in stderr(), 5, f"stderr to say {message!r}")
-    assert_verify_log_clean(stack.log_dir, lines=2 if before else 1)
+    number = 2 if before else 1
+    assert stack.log.cut_short() == [f"{today.name}:{number}"]
+    assert len(stack.log.records(cut_short_allowed=True)) == number
+    ended = verify_log(stack.log_dir)
+    assert ended.code == 0 and not ended.problems and ended.lines == number + 1, ended.output
+    assert ended.cut_short == [
+        f"{today}:{number}: cut short ({len(partial)} bytes): a writer stopped mid-line; never answered 200, so its "
+        "sender sent the event again"
+    ], ended.output
+    assert ended.output.endswith(f"1 file, {number + 1} lines, 0 problems, 1 line cut short\n"), ended.output
 
 
 def test_verify_log_waits_out_an_append_in_progress_instead_of_reporting_its_line_torn(tmp_path):
@@ -510,8 +525,8 @@ def test_full_disk_answers_503_retry_after_leaves_no_partial_line_and_recovers_w
         today = day_file(log_dir)
         filler = fill(log_dir)
         before = snapshot(log_dir)
-        # The last page of the day file has room left, so each append below first writes part of its line, then
-        # hits ENOSPC: the short write must be cut back.
+        # The last page of the day file has room left, so a plain write would write part of each line below before
+        # hitting ENOSPC: the room for a whole append is reserved first, so nothing of it is written.
         assert today.stat().st_size % 4096 != 0
 
         mark = OutputMark(stack)
