@@ -65,7 +65,9 @@ public final class LogDirectory {
     public static func access(_ path: String, day: String) -> Access {
         if (try? FilePath(path).stat()) != nil {
             for target in writtenPaths(directory: path, day: day)
-            where (try? FilePath(target).stat()) != nil && system_writeAccessError(target) != nil {
+            where (try? FilePath(target).stat()) != nil
+                && (system_writeAccessError(target) != nil || refusedFile(target, in: path) != nil)
+            {
                 return .notWritable(target)
             }
             return .writable
@@ -82,6 +84,27 @@ public final class LogDirectory {
             return .notCreatable("\(place) is not writable by this user")
         }
         return .creatable
+    }
+
+    /// Why `target`, one of the files appends write in `directory`, would be refused by them (`OpenFile.open`): a
+    /// symbolic link, not a regular file, or another user's; nil when it would not be.
+    static func refusedFile(_ target: String, in directory: String) -> Errno? {
+        guard target != directory, target != directory + "/.verdict" else { return nil }
+        guard let status = try? Stat(FilePath(target), followTargetSymlink: false) else { return nil }
+        if status.type == .symbolicLink { return .tooManySymbolicLinkLevels }
+        if status.type != .regular { return .invalidArgument }
+        let user = geteuid()
+        return user == 0 || status.userID.rawValue == user ? nil : .permissionDenied
+    }
+
+    /// A directory others may write lets them plant files in the log directory; a warning for `check-config`, or
+    /// nil.
+    public static func exposure(_ path: String) -> String? {
+        guard let status = try? FilePath(path).stat(), status.type == .directory else { return nil }
+        let mode = status.permissions.rawValue
+        guard mode & 0o002 != 0 else { return nil }
+        return "writable by every user (mode \(String(mode & 0o7777, radix: 8))): anyone on this machine can add "
+            + "or replace files in it; chmod o-w \(path)"
     }
 
     /// What appends write, when it exists: the directory (for a new day's file), `day`'s file, and `.verdict/` with
@@ -156,6 +179,14 @@ public final class LogDirectory {
         for target in Self.writtenPaths(directory: settings.directory, day: day)
         where (try? FilePath(target).stat()) != nil {
             if let error = system_writeAccessError(target) { throw DecisionLogError("write to", target, error) }
+            if let error = Self.refusedFile(target, in: settings.directory) {
+                throw DecisionLogError(
+                    "write to",
+                    target,
+                    error,
+                    reason: "a symbolic link, not a regular file, or another user's file"
+                )
+            }
         }
     }
 

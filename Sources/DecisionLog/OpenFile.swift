@@ -1,5 +1,9 @@
 import SystemPackage
 
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
+
 /// An open file descriptor with the path and identity it was opened with.
 final class OpenFile {
     let descriptor: FileDescriptor
@@ -20,7 +24,9 @@ final class OpenFile {
         self.identity = identity
     }
 
-    /// Opens `path` close-on-exec.
+    /// Opens `path` close-on-exec. Only a regular file of this user's, never through a symbolic link: these files
+    /// hold personal data and Verdict's state, and one planted in their place (a link to a file others can read, a
+    /// FIFO that swallows lines, another user's file) must fail the append, not receive it.
     static func open(
         _ path: String,
         _ access: Set<Access>,
@@ -29,7 +35,7 @@ final class OpenFile {
     ) throws(DecisionLogError) -> OpenFile {
         let accessMode: FileDescriptor.AccessMode =
             access.contains(.readWrite) ? .readWrite : access.contains(.writeOnly) ? .writeOnly : .readOnly
-        var options: FileDescriptor.OpenOptions = [.closeOnExec]
+        var options: FileDescriptor.OpenOptions = [.closeOnExec, .noFollow]
         if access.contains(.append) { options.insert(.append) }
         if access.contains(.create) { options.insert(.create) }
         if access.contains(.exclusive) { options.insert(.exclusiveCreate) }
@@ -42,6 +48,26 @@ final class OpenFile {
             )
             do {
                 let stat = try descriptor.stat()
+                guard stat.type == .regular else {
+                    throw DecisionLogError(
+                        operation,
+                        path,
+                        .invalidArgument,
+                        reason: "not a regular file (Verdict writes only to files it creates)"
+                    )
+                }
+                // Another user's file, planted where a writable directory let them: they could read every line.
+                // (Root may write any file, and its own are refused by the other users Verdict may run as.)
+                let user = geteuid()
+                guard user == 0 || stat.userID.rawValue == user else {
+                    throw DecisionLogError(
+                        operation,
+                        path,
+                        .permissionDenied,
+                        reason: "owned by another user (uid \(stat.userID.rawValue)), not by this one (uid \(user)); "
+                            + "Verdict writes only to files it creates"
+                    )
+                }
                 return OpenFile(
                     descriptor: descriptor,
                     path: path,
@@ -51,6 +77,15 @@ final class OpenFile {
                 try? descriptor.close()
                 throw error
             }
+        } catch let error as DecisionLogError {
+            throw error
+        } catch Errno.tooManySymbolicLinkLevels {
+            throw DecisionLogError(
+                operation,
+                path,
+                .tooManySymbolicLinkLevels,
+                reason: "a symbolic link (Verdict follows none to the files it writes)"
+            )
         } catch {
             throw DecisionLogError(operation, path, error)
         }

@@ -153,6 +153,9 @@ struct CheckConfig: ParsableCommand {
             case .notCreatable(let reason): "CANNOT BE CREATED: \(reason)"
             }
         print("  log_dir: \(configuration.logDirectory) (\(state))")
+        if let exposure = LogDirectory.exposure(configuration.logDirectory) {
+            print("  WARNING: log_dir is \(exposure)")
+        }
         print(
             "  fsync: \(configuration.fsync), max_body_bytes: \(configuration.maxBodyBytes), "
                 + "dedup_retention_days: \(configuration.dedupRetentionDays), threads: \(configuration.threads)"

@@ -60,12 +60,7 @@ struct LogDirectoryTests {
     func repeatInBatchSharesTheFirstCopysFailure() throws {
         let directory = TestDirectory()
         defer { directory.remove() }
-        try FileManager.default.createDirectory(atPath: directory.logPath, withIntermediateDirectories: true)
-        // Every write to the day's file fails with "no space left", as on a full disk.
-        try FileManager.default.createSymbolicLink(
-            atPath: directory.logPath + "/" + LogDirectory.fileName(day: day),
-            withDestinationPath: "/dev/full"
-        )
+        try directory.makeDayFileFull(day: day)
         let log = LogDirectory(settings: LogSettings(directory: directory.logPath, fsync: false))
         let results = log.append(
             [entry(1), entry(1), entry(2, day: "2026-11-24"), entry(2, day: "2026-11-24")],
@@ -77,7 +72,7 @@ struct LogDirectoryTests {
                 Issue.record("expected a failure, got \(result)")
                 continue
             }
-            #expect(error.description.hasSuffix("(errno \(ENOSPC))"))
+            #expect(error.description.hasSuffix("(errno \(EFBIG))"))
         }
         // The other day's file is writable: its copy is a duplicate of a line that is on disk.
         #expect(Array(results.suffix(2)) == [.appended, .duplicate])
@@ -196,13 +191,13 @@ struct LogDirectoryTests {
         defer { directory.remove() }
         let settings = LogSettings(directory: directory.logPath, fsync: true)
         #expect(LogDirectory(settings: settings).append([entry(1)], retainFrom: "2026-11-13") == [.appended])
-        // The first append to 2026-11-24's file fails mid-write (the file is /dev/full), as one whose process is
-        // killed mid-line would: the shared state must name that day, with its end unknown.
+        // The first append to 2026-11-24's file fails (the file can grow no more), as one whose process is killed
+        // mid-line would: the shared state must name that day, with its end unknown.
         let torn = directory.logPath + "/" + LogDirectory.fileName(day: "2026-11-24")
-        try FileManager.default.createSymbolicLink(atPath: torn, withDestinationPath: "/dev/full")
+        try directory.makeDayFileFull(day: "2026-11-24")
         let failed = LogDirectory(settings: settings).append([entry(2, day: "2026-11-24")], retainFrom: "2026-11-14")
         guard case .failed = failed.first else {
-            Issue.record("an append to /dev/full was reported \(failed)")
+            Issue.record("an append to a file at its largest was reported \(failed)")
             return
         }
         let lock = try FileDescriptor.open(FilePath(directory.logPath + "/.verdict/lock"), .readOnly)
@@ -216,6 +211,36 @@ struct LogDirectoryTests {
         #expect(next.append([entry(3, day: "2026-11-25")], retainFrom: "2026-11-15") == [.appended])
         #expect(try directory.lines(day: "2026-11-24") == ["{\"event_id\":\"evt_2\",\"te"])
         #expect(try directory.lines(day: "2026-11-25") == ["{\"event_id\":\"evt_3\",\"text\":\"x\"}"])
+    }
+
+    @Test(
+        "a day's file that is a symbolic link or not a regular file is never written through",
+        arguments: ["link to a readable file", "FIFO"]
+    )
+    func plantedDayFileIsRefused(_ planted: String) throws {
+        let directory = TestDirectory()
+        defer { directory.remove() }
+        try FileManager.default.createDirectory(atPath: directory.logPath, withIntermediateDirectories: true)
+        let path = directory.logPath + "/" + LogDirectory.fileName(day: day)
+        let target = directory.path + "/elsewhere"
+        if planted == "FIFO" {
+            try #require(mkfifo(path, 0o666) == 0)
+        } else {
+            try Data().write(to: URL(fileURLWithPath: target))
+            try FileManager.default.createSymbolicLink(atPath: path, withDestinationPath: target)
+        }
+        let log = LogDirectory(settings: LogSettings(directory: directory.logPath, fsync: false))
+        let results = log.append([entry(1)], retainFrom: "2026-11-13")
+        guard case .failed(let error) = results.first else {
+            Issue.record("an append through a planted \(planted) was reported \(results)")
+            return
+        }
+        let reason = planted == "FIFO" ? "not a regular file" : "a symbolic link"
+        #expect(error.description.hasPrefix("cannot open \(path): \(reason)"))
+        if planted != "FIFO" { #expect(try Data(contentsOf: URL(fileURLWithPath: target)).isEmpty) }
+        // Not recorded as seen: once the file is put right, the retry is appended.
+        try FileManager.default.removeItem(atPath: path)
+        #expect(log.append([entry(1)], retainFrom: "2026-11-13") == [.appended])
     }
 
     @Test("a file holding only a partial line keeps it, ended, before the next append")

@@ -16,6 +16,23 @@ struct TestDirectory {
         try? FileManager.default.removeItem(atPath: path)
     }
 
+    /// Makes `day`'s file as long as the file system allows (sparse: it takes no room), ending in a newline, so that
+    /// every append to it fails ("file too large") before writing anything, as on a full disk.
+    func makeDayFileFull(day: String) throws {
+        try FileManager.default.createDirectory(atPath: logPath, withIntermediateDirectories: true)
+        let descriptor = open(logPath + "/" + LogDirectory.fileName(day: day), O_RDWR | O_CREAT | O_CLOEXEC, 0o640)
+        try #require(descriptor >= 0)
+        defer { close(descriptor) }
+        // The largest size the file system takes.
+        var (low, high) = (Int64(1), Int64.max)
+        while low < high {
+            let middle = low + (high - low + 1) / 2
+            if ftruncate(descriptor, off_t(middle)) == 0 { low = middle } else { high = middle - 1 }
+        }
+        var newline = UInt8(ascii: "\n")
+        try #require(ftruncate(descriptor, off_t(low)) == 0 && pwrite(descriptor, &newline, 1, off_t(low - 1)) == 1)
+    }
+
     func lines(day: String) throws -> [String] {
         let text = try String(contentsOfFile: logPath + "/" + LogDirectory.fileName(day: day), encoding: .utf8)
         return text.split(separator: "\n", omittingEmptySubsequences: false).dropLast().map(String.init)

@@ -790,6 +790,63 @@ def test_check_config_and_healthz_check_what_appends_write_not_only_what_today_n
         assert check_config().returncode == 0
 
 
+def test_a_day_file_planted_in_a_directory_others_may_write_is_never_written_through():
+    """Run as `nobody`, the owner of a log directory every user may write (mode 0777). Another user replaces today's
+    file with their own, readable by all, then with a symbolic link to such a file: appends refuse both (503,
+    nothing written), and healthz and check-config name the file; check-config warns of the directory's mode."""
+    with _site_for_nobody() as (nobody, program, site, config):
+        log_dir = site / "log"
+        log_dir.mkdir()
+        for path in [site, *site.rglob("*")]:
+            os.chown(path, nobody.pw_uid, nobody.pw_gid)
+        log_dir.chmod(0o777)
+
+        def post():
+            body, headers = signed("veriff", fresh_event("veriff"))
+            return cgi(config, "POST", "veriff", body, headers, user="nobody", program=program)
+
+        def check_config():
+            return subprocess.run([str(program), "check-config", "--config", str(config)], capture_output=True,
+                                  text=True, timeout=30, cwd="/", preexec_fn=drop_to("nobody"))
+
+        assert post().status == 200
+        checked = check_config()
+        assert checked.returncode == 0, (checked.stdout, checked.stderr)
+        assert f"WARNING: log_dir is writable by every user (mode 777)" in checked.stdout, checked.stdout
+        today = next(log_dir.glob("decisions-*.jsonl"))
+        lines = today.read_bytes()
+
+        # Another user's file (root's here), readable by all.
+        today.unlink()
+        today.write_bytes(lines)
+        today.chmod(0o666)
+        refused = post()
+        assert refused.status == 503 and refused.json()["error"] == "log_unavailable", refused
+        assert f"cannot open {today}: owned by another user (uid 0)" in refused.stderr, refused.stderr
+        assert today.read_bytes() == lines
+        health = cgi(config, "GET", "healthz", user="nobody", program=program)
+        assert health.status == 503 and f"write to {today}: a symbolic link, not a regular file, or another user's" \
+            in health.stderr, health
+        checked = check_config()
+        assert checked.returncode == 73 and f"(NOT WRITABLE by this user: {today})" in checked.stdout, checked.stdout
+
+        # A symbolic link to a file all may read.
+        today.unlink()
+        elsewhere = site / "elsewhere.jsonl"
+        elsewhere.write_bytes(b"")
+        os.chown(elsewhere, nobody.pw_uid, nobody.pw_gid)
+        elsewhere.chmod(0o666)
+        today.symlink_to(elsewhere)
+        refused = post()
+        assert refused.status == 503 and f"cannot open {today}: a symbolic link" in refused.stderr, refused
+        assert elsewhere.read_bytes() == b""
+        assert check_config().returncode == 73
+
+        # Put right: appends again.
+        today.unlink()
+        assert post().status == 200
+
+
 def test_check_config_tells_a_log_directory_it_can_create_from_one_it_cannot(tmp_path):
     config = write_config(tmp_path)
     in_the_way = tmp_path / "a-file"
