@@ -27,6 +27,9 @@ public enum DayFiles {
         /// The file ended inside a line, and the directory lock stayed taken for `lockWait`: an append may have
         /// been under way, and the line may be whole by now.
         public var lockWasBusy = false
+        /// The file ended inside a line, and the directory lock could not be opened (another user's log): whether
+        /// an append was under way could not be told.
+        public var lockWasUnreadable = false
     }
 
     /// How long `contents(of:directory:)` waits for an append under way to end.
@@ -41,7 +44,7 @@ public enum DayFiles {
         guard let last = bytes.last, last != UInt8(ascii: "\n") else { return Contents(bytes: bytes) }
         let lockPath = directory + "/.verdict/lock"
         guard let lock = try? FileDescriptor.open(FilePath(lockPath), .readOnly, options: [.closeOnExec]) else {
-            return Contents(bytes: bytes)
+            return Contents(bytes: bytes, lockWasUnreadable: true)
         }
         defer { try? lock.close() }
         // Never blocking: this process may hold the lock itself (`flock -x lock verdict verify-log`), or a writer
@@ -64,8 +67,17 @@ public enum DayFiles {
 
     private static func read(_ path: String, from offset: Int64) throws(DecisionLogError) -> [UInt8] {
         do {
-            let descriptor = try FileDescriptor.open(FilePath(path), .readOnly, options: [.closeOnExec])
+            // Not blocking, not through a link: a FIFO or a link planted under a day file's name is reported, not
+            // waited on or followed (Verdict writes to neither).
+            let descriptor = try FileDescriptor.open(
+                FilePath(path),
+                .readOnly,
+                options: [.closeOnExec, .noFollow, .nonBlocking]
+            )
             defer { try? descriptor.close() }
+            guard try descriptor.stat().type == .regular else {
+                throw DecisionLogError("read", path, .invalidArgument, reason: "not a regular file")
+            }
             var bytes: [UInt8] = []
             var chunk = [UInt8](repeating: 0, count: 1 << 16)
             while true {
@@ -75,6 +87,10 @@ public enum DayFiles {
                 if count == 0 { return bytes }
                 bytes += chunk[0..<count]
             }
+        } catch let error as DecisionLogError {
+            throw error
+        } catch Errno.tooManySymbolicLinkLevels {
+            throw DecisionLogError("read", path, .tooManySymbolicLinkLevels, reason: "a symbolic link")
         } catch {
             throw DecisionLogError("read", path, error)
         }

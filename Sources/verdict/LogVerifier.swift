@@ -1,4 +1,5 @@
 import DecisionLog
+import SystemPackage
 import VerdictCore
 
 /// `verdict verify-log`: reads every `decisions-*.jsonl` file and reports torn, invalid and repeated lines, and lines
@@ -22,6 +23,14 @@ enum LogVerifier {
             report.problems.append(error.description)
             return report
         }
+        // An empty log is a fresh one, with its `.verdict/`; without either, the path is likely a mistake, which
+        // would otherwise pass every day.
+        if files.isEmpty && (try? FilePath(directory + "/.verdict").stat()) == nil {
+            report.problems.append(
+                "\(directory): no decision files and no .verdict/: not a log directory Verdict has used"
+            )
+            return report
+        }
         var seen: [String: String] = [:]
         // A line goes to the file of its `received_at` UTC day; a reader of one day's file relies on that.
         for (fileDay, path) in files {
@@ -42,7 +51,10 @@ enum LogVerifier {
                     let busy =
                         contents.lockWasBusy
                         ? "; the directory lock stayed taken for \(DayFiles.lockWait), so an append may be under way"
-                        : ""
+                        : contents.lockWasUnreadable
+                            ? "; the directory lock could not be opened (run verify-log as Verdict's user or root), so "
+                                + "an append may be under way"
+                            : ""
                     report.problems.append(
                         "\(path):\(lineNumber): torn line (\(bytes.count - start) bytes, no newline\(busy))"
                     )

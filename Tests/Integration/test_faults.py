@@ -479,6 +479,58 @@ def test_verify_log_waits_out_an_append_in_progress_instead_of_reporting_its_lin
     ], result.output
 
 
+def test_verify_log_fails_on_a_folder_verdict_never_used_and_reports_what_it_cannot_trust(tmp_path):
+    """A path that is no log directory (a typo in a cron job) must not pass every day; a FIFO or a link under a day
+    file's name is reported without waiting on it; a torn line read without access to the lock says why it may be
+    an append under way."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = verify_log(empty)
+    assert result.code == 1 and result.problems == [
+        f"{empty}: no decision files and no .verdict/: not a log directory Verdict has used"
+    ], result.output
+    (empty / ".verdict").mkdir()
+    fresh = verify_log(empty)
+    assert fresh.code == 0 and fresh.output == "0 files, 0 lines, 0 problems\n", fresh.output
+
+    config = write_config(tmp_path)
+    log_dir = tmp_path / "log"
+    body, headers = signed("veriff", fresh_event("veriff"))
+    assert cgi(config, "POST", "veriff", body, headers).status == 200
+    [today] = log_dir.glob("decisions-*.jsonl")
+    fifo = day_file(log_dir, "2020-01-01")
+    os.mkfifo(fifo)
+    link = day_file(log_dir, "2020-01-02")
+    link.symlink_to(today.name)
+    started = time.monotonic()
+    result = verify_log(log_dir)
+    assert time.monotonic() - started < 20
+    assert result.code == 1 and result.problems == [
+        f"cannot read {fifo}: not a regular file",
+        f"cannot read {link}: a symbolic link",
+    ], result.output
+
+
+def test_verify_log_without_access_to_the_lock_says_a_torn_line_may_be_an_append_under_way():
+    with _site_for_nobody() as (nobody, program, site, config):
+        log_dir = site / "log"
+        body, headers = signed("veriff", fresh_event("veriff"))
+        assert cgi(config, "POST", "veriff", body, headers, program=program).status == 200
+        site.chmod(0o755)
+        log_dir.chmod(0o755)
+        [path] = log_dir.glob("decisions-*.jsonl")
+        with open(path, "ab") as out:
+            out.write(b'{"schema_version":1,"rec')
+        path.chmod(0o644)
+        run = subprocess.run([str(program), "verify-log", str(log_dir)], capture_output=True, text=True, timeout=60,
+                             cwd="/", preexec_fn=drop_to("nobody"))
+        assert run.returncode == 1, (run.stdout, run.stderr)
+        assert run.stdout.splitlines()[0] == (
+            f"{path}:2: torn line (24 bytes, no newline; the directory lock could not be opened (run verify-log as "
+            "Verdict's user or root), so an append may be under way)"
+        ), run.stdout
+
+
 def test_verify_log_reports_lines_moved_to_another_days_file_at_that_file_and_line(tmp_path):
     """A line belongs to the file of its received_at UTC day (a consumer reading one day relies on it): Verdict's
     own lines pass; moved into another day's file, each is reported where it now is."""
