@@ -6,6 +6,7 @@ public enum FastCGIError: Error, Equatable, Sendable, CustomStringConvertible {
     case socketInUse(path: String)
     case socketPathTooLong(path: String)
     case cannotSetSocketMode(path: String, errno: Int32)
+    case cannotSetSocketGroup(path: String, group: UInt32, errno: Int32)
     case cannotStartThread(errno: Int32)
     case invalidWebServerAddress(String)
 
@@ -22,6 +23,9 @@ public enum FastCGIError: Error, Equatable, Sendable, CustomStringConvertible {
             "cannot listen on \(path): a unix socket's path must be shorter than 108 bytes"
         case .cannotSetSocketMode(let path, let errno):
             "cannot set the mode of \(path): \(String(cString: strerror(errno)))"
+        case .cannotSetSocketGroup(let path, let group, let errno):
+            "cannot give \(path) to group \(group): \(String(cString: strerror(errno)))"
+                + (errno == EPERM ? " (is this user a member of the group?)" : "")
         case .cannotStartThread(let errno): "cannot start a worker thread: \(String(cString: strerror(errno)))"
         case .invalidWebServerAddress(let entry):
             "FCGI_WEB_SERVER_ADDRS: \"\(entry)\" is not an IP address (expected a comma-separated list of at "

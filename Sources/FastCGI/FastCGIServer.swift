@@ -76,12 +76,13 @@ public final class FastCGIServer: @unchecked Sendable {
         pthread_cond_init(&replySent, nil)
     }
 
-    /// Opens a unix socket at `path` with permissions `mode`. A socket already there that nobody accepts on (left
-    /// by a server that ended without removing it) is replaced; anything else there is refused and left alone.
-    /// The corresponding C function is `FCGX_OpenSocket`.
+    /// Opens a unix socket at `path` with permissions `mode`, and of `group` when given (else the process's). A
+    /// socket already there that nobody accepts on (left by a server that ended without removing it) is replaced;
+    /// anything else there is refused and left alone. The corresponding C function is `FCGX_OpenSocket`.
     public static func openSocket(
         path: String,
         mode: UInt32,
+        group: UInt32? = nil,
         backlog: Int32 = 1024
     ) throws(FastCGIError) -> ListeningSocket {
         try initialise()
@@ -97,7 +98,7 @@ public final class FastCGIServer: @unchecked Sendable {
         defer { if directory >= 0 { close(directory) } }
         if directory >= 0 { _ = flock(directory, LOCK_EX) }
         try removeStaleSocket(path)
-        let fd = try listen(path, mode: mode, backlog: backlog)
+        let fd = try listen(path, mode: mode, group: group, backlog: backlog)
         var status = stat()
         guard lstat(path, &status) == 0 else { throw .cannotOpenSocket(path: path, errno: errno) }
         return ListeningSocket(descriptor: fd, path: path, device: UInt64(status.st_dev), inode: UInt64(status.st_ino))
@@ -127,11 +128,16 @@ public final class FastCGIServer: @unchecked Sendable {
         }
     }
 
-    /// A unix socket bound at `path` with permissions `mode`, and listening. Done here rather than by
-    /// `FCGX_OpenSocket`, which on a failed bind prints "bind/listen" and exits the process, and reads a path with
-    /// ":digits" in it as a TCP port. The mode is set before `listen`: until then nobody can connect, so no one the
-    /// mode excludes gets in while the umask's mode is in effect.
-    private static func listen(_ path: String, mode: UInt32, backlog: Int32) throws(FastCGIError) -> Int32 {
+    /// A unix socket bound at `path` with permissions `mode` (and `group`), and listening. Done here rather than
+    /// by `FCGX_OpenSocket`, which on a failed bind prints "bind/listen" and exits the process, and reads a path
+    /// with ":digits" in it as a TCP port. Group and mode are set before `listen`: until then nobody can connect, so
+    /// no one they exclude gets in meanwhile.
+    private static func listen(
+        _ path: String,
+        mode: UInt32,
+        group: UInt32?,
+        backlog: Int32
+    ) throws(FastCGIError) -> Int32 {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue | SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw .cannotOpenSocket(path: path, errno: errno) }
         var address = unixAddress(path)
@@ -144,6 +150,14 @@ public final class FastCGIServer: @unchecked Sendable {
             let error = errno
             close(fd)
             throw .cannotOpenSocket(path: path, errno: error)
+        }
+        // A group the process is only a supplementary member of (the web server's), so that the log directory
+        // and its files, which take the process's own group, stay closed to the web server.
+        if let group, chown(path, uid_t(bitPattern: -1), gid_t(group)) != 0 {
+            let error = errno
+            close(fd)
+            unlink(path)
+            throw .cannotSetSocketGroup(path: path, group: group, errno: error)
         }
         guard chmod(path, mode_t(mode)) == 0 else {
             let error = errno

@@ -91,6 +91,15 @@ struct Serve: ParsableCommand {
     @Option(name: .long, help: "Permissions of the socket, in octal; the web server's user must be able to connect.")
     var socketMode: String = "0660"
 
+    @Option(
+        name: .long,
+        help: """
+            Group of the socket, a name or number (default: serve's own). Give the web server's group, of which \
+            serve's user is a member, so that it can connect while the log stays closed to it.
+            """
+    )
+    var socketGroup: String?
+
     @Option(name: .long, help: "Worker processes; a worker that dies is restarted.")
     var processes: Int = 1
 
@@ -105,10 +114,17 @@ struct Serve: ParsableCommand {
         } catch let failure as ValidationFailure {
             Self.exitWith(failure)
         }
+        var group: UInt32? = nil
+        if let socketGroup {
+            guard let found = Environment.groupID(socketGroup) else {
+                throw ValidationError("--socket-group: no group \(socketGroup)")
+            }
+            group = found
+        }
         let path = Environment.absolute(socket)
         let listenSocket: ListeningSocket
         do {
-            listenSocket = try FastCGIServer.openSocket(path: path, mode: mode)
+            listenSocket = try FastCGIServer.openSocket(path: path, mode: mode, group: group)
         } catch {
             Self.exitWith(ValidationFailure(message: error.description, code: 1))
         }
@@ -163,6 +179,9 @@ struct CheckConfig: ParsableCommand {
         for endpoint in configuration.endpoints {
             print("  endpoint \(endpoint.name): provider \(endpoint.provider.name), path .../\(endpoint.name)")
         }
+        for name in configuration.endpointsWithDemoSecrets {
+            print("  WARNING: \(Worker.demoSecretWarning(endpoint: name))")
+        }
         // Run as Verdict's user, this is what every webhook would meet: 503 log_unavailable.
         let blocked: String? =
             switch logAccess {
@@ -187,7 +206,8 @@ struct Sign: ParsableCommand {
         abstract: "Sign a body as the endpoint's provider would, to test the whole path with curl.",
         discussion: """
             Prints one "Name: value" line per header. With --url, prints a complete curl command instead.
-            Example: verdict sign --endpoint veriff --url https://127.0.0.1:8443/webhooks/veriff body.json | sh
+            Example: verdict sign --config run/verdict.toml --endpoint veriff \\
+                       --url https://127.0.0.1:8443/webhooks/veriff body.json | sh
             """
     )
 

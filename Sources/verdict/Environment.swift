@@ -21,7 +21,28 @@ enum Environment {
 
     /// Writes one line to standard error in a single write (the web server's error log under CGI and FastCGI).
     static func report(_ message: String) {
-        _ = try? FileDescriptor.standardError.writeAll(Array(("verdict: " + message + "\n").utf8))
+        _ = try? FileDescriptor.standardError.writeAll(Array(("verdict: " + oneLine(message) + "\n").utf8))
+    }
+
+    /// `message` with its control characters escaped (`\n`, `\u{1b}`): a request's path or method is part of some
+    /// messages, and a newline in it would write a line of the sender's choosing into the error log.
+    static func oneLine(_ message: String) -> String {
+        guard message.unicodeScalars.contains(where: isControl) else { return message }
+        var escaped = ""
+        for scalar in message.unicodeScalars {
+            switch scalar {
+            case "\n": escaped += "\\n"
+            case "\r": escaped += "\\r"
+            case "\t": escaped += "\\t"
+            case _ where isControl(scalar): escaped += "\\u{\(String(scalar.value, radix: 16))}"
+            default: escaped.unicodeScalars.append(scalar)
+            }
+        }
+        return escaped
+    }
+
+    private static func isControl(_ scalar: Unicode.Scalar) -> Bool {
+        scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) || scalar == "\u{2028}" || scalar == "\u{2029}"
     }
 
     static func currentDirectory() -> String {
@@ -45,6 +66,13 @@ enum Environment {
         let count = readlink("/proc/self/exe", &buffer, buffer.count - 1)
         guard count > 0 else { return nil }
         return String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// The group named `name`, or numbered so; nil when there is none.
+    static func groupID(_ name: String) -> UInt32? {
+        if let number = UInt32(name), number != UInt32.max { return number }
+        guard let entry = getgrnam(name) else { return nil }
+        return entry.pointee.gr_gid
     }
 
     static func directory(of path: String) -> String {

@@ -31,7 +31,16 @@ enum Worker {
     ///
     /// - Parameter area: with fsync on, the memory the processes of one `verdict serve` share their batches in
     ///   (mapped before they were forked); nil for a process on its own.
+    /// Said when an endpoint accepts a secret everyone can read in the repository.
+    static func demoSecretWarning(endpoint: String) -> String {
+        "endpoint \(endpoint) accepts the demo secret published in Config/verdict.example.toml: anyone can sign "
+            + "what it accepts; configure the provider's own secret"
+    }
+
     static func serveFastCGI(listenSocket: Int32, configuration: Configuration, area: CommitArea?) -> Never {
+        for name in configuration.endpointsWithDemoSecrets {
+            Environment.report("warning: " + demoSecretWarning(endpoint: name))
+        }
         // With fsync, a writer thread appends and answers, so concurrent requests share a sync and the accepting
         // threads never sleep on it (see CommitQueue). Without, an append is a short `write` under the lock, and
         // handing it to another thread would cost more (a wake-up per batch) than it saves.

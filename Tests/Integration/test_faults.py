@@ -1107,6 +1107,16 @@ def assert_still_serving(stack: Stack) -> None:
         assert_accepted(post_fresh(stack, endpoint, fresh_event(endpoint)))
 
 
+def test_a_path_with_control_characters_cannot_write_lines_of_its_own_into_the_error_log(tmp_path):
+    """The refusal names the request's path for the operator: a newline in it would forge a line of Verdict's."""
+    config = write_config(tmp_path)
+    refused = cgi(config, "POST", "x\nverdict: health check failed: forged\x1b[2J", b"{}")
+    assert refused.status == 404, refused
+    lines = refused.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("verdict: refused POST "), refused.stderr
+    assert "x\\nverdict: health check failed: forged\\u{1b}[2J" in lines[0], refused.stderr
+
+
 def test_cgi_body_shorter_than_content_length_is_400_truncated_body(hostile_stack):
     stack = hostile_stack
     before = snapshot(stack.log_dir)

@@ -875,6 +875,44 @@ def test_sign_refuses_a_timestamp_out_of_range_instead_of_crashing(tmp_path):
         assert run.returncode == 64 and "--timestamp must be a Unix time" in run.stderr, (run.returncode, run.stderr)
 
 
+def test_serve_gives_its_socket_to_the_socket_group_and_its_log_files_to_its_own_group(tmp_path):
+    """The web server's group may connect; the decision log keeps serve's own group, closed to the web server."""
+    import grp
+
+    try:
+        web_group = grp.getgrnam("nogroup")
+    except KeyError:
+        pytest.skip("no group nogroup")
+    own_group = os.getegid()
+    if web_group.gr_gid == own_group:
+        pytest.skip("the test runs as nogroup")
+    config = write_config(tmp_path)
+    path = tmp_path / "verdict.sock"
+    process = subprocess.Popen(
+        [str(binary()), "serve", "--socket", str(path), "--socket-group", "nogroup", "--processes", "1",
+         "--config", str(config)],
+        cwd="/", stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        assert wait_for(lambda: _healthz(path), 10, "healthz on the socket") == 200
+        status = os.stat(path)
+        assert (status.st_gid, stat.S_IMODE(status.st_mode)) == (web_group.gr_gid, 0o660)
+        log_dir = tmp_path / "log"
+        assert all(os.stat(p).st_gid == own_group for p in [log_dir, *log_dir.iterdir()])
+        process.send_signal(signal.SIGTERM)
+        assert _expect_exit(process, 10, "verdict serve after SIGTERM") == 0
+    finally:
+        if process.poll() is None:
+            _kill_group(process)
+        process.stderr.close()
+
+    run = subprocess.run([str(binary()), "serve", "--socket", str(path), "--socket-group", "no-such-group",
+                          "--config", str(config)], capture_output=True, text=True, timeout=30)
+    assert run.returncode == 64 and "--socket-group: no group no-such-group" in run.stderr, run.stderr
+    assert not path.exists()
+
+
 def test_serve_refuses_a_socket_path_holding_something_else(tmp_path):
     config = write_config(tmp_path)
     regular = tmp_path / "not-a-socket"

@@ -28,6 +28,14 @@ struct RepositoryFilesTests {
         #expect(configuration.threads == Configuration.defaultThreads(fsync: true))
         #expect(configuration.fsync)
         #expect(configuration.hasInlineSecrets)
+        // Its secrets are public: every endpoint that accepts one is named, for a warning.
+        #expect(configuration.endpointsWithDemoSecrets == ["veriff", "stripe"])
+        let own = text.replacingOccurrences(of: "demo", with: "mine")
+        let configured = try Configuration(try ConfigDocument(text: own, file: "/etc/verdict/verdict.toml")) {
+            (path: String) throws(ConfigurationError) -> String in
+            throw ConfigurationError(file: path, problem: "the example names no secret file")
+        }
+        #expect(configured.endpointsWithDemoSecrets.isEmpty)
     }
 
     @Test("Config/verdict-record.schema.json lists the record's fields in the written order, all required")

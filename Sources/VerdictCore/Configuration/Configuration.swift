@@ -28,6 +28,15 @@ public struct Configuration: Sendable {
     public var hasInlineSecrets: Bool
     /// The secret files named, resolved, for permission checks.
     public var secretFiles: [String]
+    /// The endpoints that accept a secret published in `Config/verdict.example.toml` (fine for a demo; in production
+    /// anyone could sign an approval).
+    public var endpointsWithDemoSecrets: [String]
+
+    /// The example configuration's secrets, which are public.
+    static let demoSecrets: Set<[UInt8]> = [
+        Array("00000000-demo-demo-demo-veriffsecret".utf8),
+        Array("whsec_demo_0000000000000000000000000000000000000000".utf8),
+    ]
 
     /// One configured webhook URL.
     public struct Endpoint: Sendable {
@@ -68,6 +77,7 @@ public struct Configuration: Sendable {
         var endpoints: [Endpoint] = []
         var inline = false
         var secretFiles: [String] = []
+        var withDemoSecrets: [String] = []
         for table in document.endpoints {
             let reader = SettingsReader(table: table, file: file)
             let name = try reader.requiredString("name")
@@ -122,12 +132,14 @@ public struct Configuration: Sendable {
             }) {
                 throw reader.error("secrets", "secret number \(padded + 1) starts or ends with a space or tab")
             }
+            if secrets.contains(where: { Self.demoSecrets.contains($0.bytes) }) { withDemoSecrets.append(name) }
             let settings = EndpointSettings(name: name, secrets: secrets, reader: reader)
             endpoints.append(Endpoint(name: name, provider: try factory.make(settings)))
         }
         self.endpoints = endpoints
         self.hasInlineSecrets = inline
         self.secretFiles = secretFiles
+        self.endpointsWithDemoSecrets = withDemoSecrets
     }
 
     /// The endpoint whose name is `name`.
