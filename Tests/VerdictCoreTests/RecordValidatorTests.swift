@@ -251,6 +251,11 @@ struct RecordValidatorTests {
                 [("payload.data.object.url", #""https://verify.stripe.com/start/abc""#)],
                 #"payload.data.object.url is not "[redacted]""#
             ),
+            Mutation(
+                "stripe",
+                [("payload.data.previous_attributes", #"{"url":"https://verify.stripe.com/start/old"}"#)],
+                #"payload.data.previous_attributes.url is not "[redacted]""#
+            ),
         ]
     )
     func brokenRule(_ broken: Mutation) throws {

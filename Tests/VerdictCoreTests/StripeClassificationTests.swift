@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import VerdictCore
 
@@ -463,6 +464,11 @@ struct StripeClassificationTests {
             #"{"id":"evt_1","type":"identity.verification_session.verified","data":{"object":"vs_1"}}"#,
             #"{"id":"evt_1","type":"identity.verification_session.verified","data":{"object":{"id":"vs_1"}}}"#,
             #"{"id":"evt_1","type":"identity.verification_session.verified","data":{"object":{"status":7}}}"#,
+            // An approval must name its session, and be about a session.
+            #"{"id":"evt_1","type":"identity.verification_session.verified","data":{"object":{"status":"verified"}}}"#,
+            #"{"id":"evt_1","type":"identity.verification_session.verified","data":{"object":{"id":"","status":"verified"}}}"#,
+            #"{"id":"evt_1","type":"identity.verification_session.verified","data":{"object":{"id":"vr_1","object":"identity.verification_report","status":"verified"}}}"#,
+            #"{"id":"evt_1","type":"identity.verification_session.canceled","data":{"object":{"id":"vs_1","object":null,"status":"canceled"}}}"#,
         ]
     )
     func unexpectedPayload(_ text: String) throws {
@@ -472,6 +478,62 @@ struct StripeClassificationTests {
             Issue.record("expected unexpected_payload, got \(String(describing: rejection))")
             return
         }
+    }
+
+    @Test(
+        "An Identity event of a type Stripe adds later is logged as other, whatever its object holds",
+        arguments: [
+            #"{"id":"evt_4","type":"identity.verification_session.updated","data":{"object":{"id":"vs_1","client_reference_id":"user_42"}}}"#,
+            #"{"id":"evt_4","type":"identity.verification_session.updated"}"#,
+        ]
+    )
+    func laterIdentityEventType(_ text: String) throws {
+        let record = try Self.interpret(text)
+        #expect(record.outcome == .other && !record.final && record.kind == .event)
+        #expect(record.anomaly == "unknown event type identity.verification_session.updated")
+        #expect(record.sessionID == (text.contains("vs_1") ? "vs_1" : nil))
+        #expect(record.reference == (text.contains("user_42") ? "user_42" : nil))
+    }
+
+    @Test("A last_error that is not an object is an anomaly, not silence")
+    func lastErrorNotAnObject() throws {
+        let record = try Self.interpret(
+            Self.event(
+                type: Self.prefix + "requires_input",
+                status: "requires_input",
+                lastError: #""document_expired""#
+            )
+        )
+        #expect(record.outcome == .inProgress)
+        #expect(record.anomaly == "last_error is not an object")
+    }
+
+    @Test("The event's livemode wins over its session's")
+    func livemodeOfTheEvent() throws {
+        let text = Self.event(type: Self.prefix + "verified", status: "verified")
+        let mixed = text.replacingOccurrences(of: #""pending_webhooks":1,"#, with: "")
+            .replacingOccurrences(of: #"},"livemode":true"#, with: #"},"livemode":false"#)
+        #expect(mixed != text)
+        #expect(try Self.interpret(mixed).livemode == false)
+        let sessionOnly = text.replacingOccurrences(of: #"},"livemode":true,"#, with: "},")
+        #expect(sessionOnly != text)
+        #expect(try Self.interpret(sessionOnly).livemode == true)
+    }
+
+    @Test("Credentials in data.previous_attributes are redacted too")
+    func redactionOfPreviousAttributes() throws {
+        let text = Self.event(type: Self.prefix + "requires_input", status: "requires_input")
+        let withPrevious = text.replacingOccurrences(
+            of: #"}},"livemode""#,
+            with:
+                #"},"previous_attributes":{"client_secret":"vs_old_secret_live_xyz","url":"https://verify.stripe.com/start/old","status":"processing"}},"livemode""#
+        )
+        #expect(withPrevious != text)
+        let record = try Self.interpret(withPrevious)
+        let previous = record.payload["data"]?["previous_attributes"]
+        #expect(previous?["client_secret"] == .string("[redacted]") && previous?["url"] == .string("[redacted]"))
+        #expect(previous?["status"] == .string("processing"))
+        #expect(!compact(record.payload).contains("old_secret") && !compact(record.payload).contains("start/old"))
     }
 
     @Test("A non-Identity event needs no data.object")

@@ -142,10 +142,12 @@ public enum RecordValidator {
             if let decisionTime = object["decision_time"]?.stringValue, !isTimestamp(decisionTime) {
                 return notTimestamp("decision_time", decisionTime)
             }
-            let session = object["payload"]?["data"]?["object"]
-            for name in StripeEvent.credentialKeys {
-                if let credential = session?[name]?.stringValue, credential != StripeEvent.redactionMark {
-                    return Problem("payload.data.object.\(name) is not \"\(StripeEvent.redactionMark)\"")
+            let data = object["payload"]?["data"]
+            for holder in StripeEvent.credentialHolders {
+                for name in StripeEvent.credentialKeys {
+                    if let credential = data?[holder]?[name]?.stringValue, credential != StripeEvent.redactionMark {
+                        return Problem("payload.data.\(holder).\(name) is not \"\(StripeEvent.redactionMark)\"")
+                    }
                 }
             }
         default:

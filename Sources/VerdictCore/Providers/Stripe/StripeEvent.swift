@@ -52,25 +52,26 @@ enum StripeEvent {
             record.anomaly = "not an Identity VerificationSession event"
             return record
         }
-        guard let session else { throw .unexpectedPayload("data.object is missing") }
-        guard let status = session["status"]?.stringValue else {
-            throw .unexpectedPayload("data.object.status is missing")
-        }
-        record.sessionID = session["id"]?.stringValue
-        record.reference = session["client_reference_id"]?.stringValue
-        // Stripe's metadata is an object; anything else stays only in `payload` (a record's metadata is an object or
-        // null, and `verify-log` holds it to that).
-        record.metadata = session["metadata"].flatMap { $0.objectValue == nil ? nil : $0 }
-        record.providerStatus = status
-        let lastError = session["last_error"]?.objectValue
-        let errorCode = lastError?["code"].flatMap { $0.isNull ? nil : $0 }
-        record.providerReasonCode = errorCode
-        record.providerReason = lastError?["reason"]?.stringValue
-
         let suffix = String(decoding: type.utf8.dropFirst(typePrefix.utf8.count), as: UTF8.self)
-        guard let expected = expectedStatus[suffix] else {
+        // A type Stripe adds later is logged as it comes, whatever its object holds: refusing it would make Stripe
+        // retry for three days an event no later delivery could change.
+        let expected = expectedStatus[suffix]
+        if let session { describe(session, into: &record) }
+        guard let expected else {
             record.anomaly = "unknown event type \(type)"
             return record
+        }
+        guard let session else { throw .unexpectedPayload("data.object is missing") }
+        if let object = session["object"], object.stringValue != sessionObject {
+            throw .unexpectedPayload("data.object is not an \(sessionObject)")
+        }
+        guard let sessionID = record.sessionID, !sessionID.isEmpty else {
+            throw .unexpectedPayload("data.object.id is missing")
+        }
+        guard let status = record.providerStatus else { throw .unexpectedPayload("data.object.status is missing") }
+        let errorCode = record.providerReasonCode
+        if let lastError = session["last_error"], !lastError.isNull, lastError.objectValue == nil {
+            record.anomaly = "last_error is not an object"
         }
         if suffix == "redacted" {
             record.outcome = .redacted
@@ -89,6 +90,22 @@ enum StripeEvent {
         }
         return record
     }
+
+    /// What the record copies out of a VerificationSession, as far as it has them.
+    static func describe(_ session: JSONObject, into record: inout Interpretation) {
+        record.sessionID = session["id"]?.stringValue
+        record.reference = session["client_reference_id"]?.stringValue
+        // Stripe's metadata is an object; anything else stays only in `payload` (a record's metadata is an object or
+        // null, and `verify-log` holds it to that).
+        record.metadata = session["metadata"].flatMap { $0.objectValue == nil ? nil : $0 }
+        record.providerStatus = session["status"]?.stringValue
+        let lastError = session["last_error"]?.objectValue
+        record.providerReasonCode = lastError?["code"].flatMap { $0.isNull ? nil : $0 }
+        record.providerReason = lastError?["reason"]?.stringValue
+    }
+
+    /// `data.object.object` of the events this provider classifies.
+    static let sessionObject = "identity.verification_session"
 
     static func classify(status: String, errorCode: JSONValue?, into record: inout Interpretation) {
         switch status {
@@ -120,18 +137,26 @@ enum StripeEvent {
     /// What the log holds in their place.
     static let redactionMark = "[redacted]"
 
-    /// The payload with the session's `credentialKeys` replaced by `redactionMark`.
+    /// Where credentials can be, under `data`: the session, and the values it had before the change an update
+    /// event reports.
+    static let credentialHolders = ["object", "previous_attributes"]
+
+    /// The payload with the session's `credentialKeys` (now or before) replaced by `redactionMark`.
     static func redacted(_ payload: JSONValue) -> JSONValue {
-        // Most events carry neither (or null): then the payload is logged as it came, without rebuilding it.
-        guard let found = payload["data"]?["object"]?.objectValue,
-            credentialKeys.contains(where: { found[$0]?.stringValue != nil }),
-            case .object(var event) = payload, case .object(var data)? = event["data"],
-            case .object(var session)? = data["object"]
+        // Most events carry none (or null): then the payload is logged as it came, without rebuilding it.
+        guard let found = payload["data"]?.objectValue,
+            credentialHolders.contains(where: { holder in
+                credentialKeys.contains { found[holder]?[$0]?.stringValue != nil }
+            }),
+            case .object(var event) = payload, case .object(var data)? = event["data"]
         else { return payload }
-        for key in credentialKeys where session[key]?.stringValue != nil {
-            session[key] = .string(redactionMark)
+        for holder in credentialHolders {
+            guard case .object(var object)? = data[holder] else { continue }
+            for key in credentialKeys where object[key]?.stringValue != nil {
+                object[key] = .string(redactionMark)
+            }
+            data[holder] = .object(object)
         }
-        data["object"] = .object(session)
         event["data"] = .object(data)
         return .object(event)
     }
