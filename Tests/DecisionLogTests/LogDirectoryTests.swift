@@ -283,6 +283,27 @@ struct LogDirectoryTests {
         #expect(log.append([entry(2, day: "2026-11-20")], retainFrom: "2026-11-10") == [.appended])
         #expect(!FileManager.default.fileExists(atPath: directory.logPath + "/.verdict/seen-2026-11-01"))
         #expect(log.append([entry(1, day: "2026-11-20")], retainFrom: "2026-11-10") == [.appended])
+        // The first day of the window still counts; the day before it does not.
+        #expect(log.append([entry(3, day: "2026-11-21")], retainFrom: "2026-11-11") == [.appended])
+        #expect(log.append([entry(3, day: "2026-12-01")], retainFrom: "2026-11-21") == [.duplicate])
+        #expect(log.append([entry(3, day: "2026-12-02")], retainFrom: "2026-11-22") == [.appended])
+    }
+
+    @Test("a key cut short in an index file (a writer killed mid-record) does not shift the keys after it")
+    func partialIndexRecordIsCut() throws {
+        let directory = TestDirectory()
+        defer { directory.remove() }
+        let settings = LogSettings(directory: directory.logPath, fsync: false)
+        #expect(LogDirectory(settings: settings).append([entry(1)], retainFrom: "2026-11-13") == [.appended])
+        let index = try #require(FileHandle(forWritingAtPath: directory.logPath + "/.verdict/seen-" + day))
+        index.seekToEndOfFile()
+        index.write(Data([1, 2, 3, 4, 5]))
+        index.closeFile()
+        #expect(LogDirectory(settings: settings).append([entry(2)], retainFrom: "2026-11-13") == [.appended])
+        // A process that reads the index afresh finds both keys.
+        let fresh = LogDirectory(settings: settings)
+        #expect(fresh.append([entry(2), entry(1)], retainFrom: "2026-11-13") == [.duplicate, .duplicate])
+        #expect(try directory.lines(day: day).count == 2)
     }
 
     @Test("a log directory removed while running is recreated and the next append succeeds")

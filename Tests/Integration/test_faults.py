@@ -1049,15 +1049,19 @@ def test_redelivery_via_fastcgi_then_cgi_then_after_restarting_all_workers_is_du
 
 def test_redelivery_index_older_than_retention_is_pruned_on_the_next_append(new_stack):
     """dedup_retention_days is 10 (the default). Index files are planted, before any append, with the keys of
-    events not yet sent (as files left by earlier days would be): a key in a file 9 days old still makes its event
-    a duplicate, also after a restart; keys in files 11 and 30 days old no longer count, and those files are
-    deleted by the next append."""
+    events not yet sent (as files left by earlier days would be): a key in a file 10 days old (the edge of the
+    window) still makes its event a duplicate, also after a restart; keys in files 11 and 30 days old no longer
+    count, and those files are deleted by the next append."""
+    # The days are counted from today: not across midnight UTC.
+    seconds_left = 86400 - time.time() % 86400
+    if seconds_left < 60:
+        time.sleep(seconds_left + 1)
     stack = new_stack("serve", workers=2)
     state = stack.log_dir / ".verdict"
     assert state.is_dir()
     kept_payload, pruned_payloads = fresh_event("stripe"), [fresh_event("stripe"), fresh_event("stripe")]
     kept_id = kept_payload["id"]
-    kept = state / f"seen-{utc_day(-9)}"
+    kept = state / f"seen-{utc_day(-10)}"
     kept.write_bytes(redelivery_key("stripe", "evt_other_" + "0" * 14) + redelivery_key("stripe", kept_id))
     pruned = []
     for offset, payload in zip((-11, -30), pruned_payloads):
