@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import VerdictCore
 
@@ -154,6 +155,28 @@ struct RecordValidatorTests {
         #expect(!RecordValidator.isCutShort(Array("{\"event_id\":\"evt_1\"".utf8)))
         #expect(!RecordValidator.isCutShort(Array(line.dropLast()) + [0xFF]))
         #expect(!RecordValidator.isCutShort(Array(Self.recordStart.dropLast())))
+    }
+
+    @Test("A line not as Verdict writes one is refused: around the object, raw characters, field order")
+    func notAsWritten() throws {
+        let line = try Self.validLine()
+        #expect(Self.problem(line + [0x0D]) == "not as Verdict writes a line: whitespace before or after the object")
+        #expect(Self.problem([0x20] + line) == "not as Verdict writes a line: whitespace before or after the object")
+        let note = try Self.replacing("payload.note", with: #""a\u2028b""#, in: line)
+        #expect(Self.problem(note) == nil)
+        let raw = Array(
+            String(decoding: note, as: UTF8.self).replacingOccurrences(of: "\\u2028", with: "\u{2028}").utf8
+        )
+        #expect(raw != note)
+        #expect(Self.problem(raw) == "not as Verdict writes a line: a raw U+2028, which a line escapes")
+        var object = try #require(try JSONParser.parse(line).objectValue)
+        let receivedAt = try #require(object["received_at"])
+        object["received_at"] = nil
+        object["received_at"] = receivedAt
+        #expect(
+            Self.problem(Array(compact(.object(object)).utf8))
+                == "field endpoint is out of order (received_at comes there)"
+        )
     }
 
     @Test("The baseline line of each provider is valid", arguments: ["veriff", "stripe"])

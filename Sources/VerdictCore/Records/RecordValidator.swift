@@ -29,12 +29,23 @@ public enum RecordValidator {
             return .failure(Problem(describe(error)))
         }
         guard let object = value.objectValue else { return .failure(Problem("not a JSON object")) }
+        // As Verdict writes a line: nothing around the object (a CRLF ending, a pasted space), no raw character a
+        // line escapes.
+        guard line.first == UInt8(ascii: "{"), line.last == UInt8(ascii: "}") else {
+            return .failure(Problem("not as Verdict writes a line: whitespace before or after the object"))
+        }
+        if let raw = firstUnescaped(line) {
+            return .failure(Problem("not as Verdict writes a line: a raw \(raw), which a line escapes"))
+        }
         for member in object.members where !fields.contains(where: { $0.name == member.key }) {
             return .failure(Problem("unexpected field \(member.key)"))
         }
         for (name, type) in fields {
             guard let field = object[name] else { return .failure(Problem("missing field \(name)")) }
             guard matches(field, type) else { return .failure(Problem("field \(name) has the wrong type")) }
+        }
+        if let misplaced = zip(object.members, fields).first(where: { $0.0.key != $0.1.name }) {
+            return .failure(Problem("field \(misplaced.0.key) is out of order (\(misplaced.1.name) comes there)"))
         }
         guard object["schema_version"]?.intValue == DecisionRecord.schemaVersion else {
             return .failure(Problem("schema_version is not \(DecisionRecord.schemaVersion)"))
@@ -76,6 +87,17 @@ public enum RecordValidator {
         }
         if let problem = providerProblem(provider, object) { return .failure(problem) }
         return .success((endpoint, eventID, String(receivedAt.prefix(10))))
+    }
+
+    /// The first character in `line` that Verdict always escapes (DEL, U+2028, U+2029), named; nil when none.
+    static func firstUnescaped(_ line: [UInt8]) -> String? {
+        for (index, byte) in line.enumerated() {
+            if byte == 0x7F { return "DEL" }
+            if byte == 0xE2, index + 2 < line.count, line[index + 1] == 0x80, line[index + 2] & 0xFE == 0xA8 {
+                return line[index + 2] == 0xA8 ? "U+2028" : "U+2029"
+            }
+        }
+        return nil
     }
 
     /// Whether `line` (without its `\n`) is a record cut short: what a writer that stopped mid-line leaves, ended
