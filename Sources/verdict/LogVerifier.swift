@@ -35,59 +35,57 @@ enum LogVerifier {
         // A line goes to the file of its `received_at` UTC day; a reader of one day's file relies on that.
         for (fileDay, path) in files {
             report.files += 1
-            let contents: DayFiles.Contents
+            var lineNumber = 0
+            let end: DayFiles.End
             do throws(DecisionLogError) {
-                contents = try DayFiles.contents(of: path, directory: directory)
+                end = try DayFiles.lines(of: path, directory: directory) { line in
+                    lineNumber += 1
+                    report.lines += 1
+                    check(line, at: "\(path):\(lineNumber)", fileDay: fileDay, seen: &seen, into: &report)
+                }
             } catch {
                 report.problems.append(error.description)
                 continue
             }
-            let bytes = contents.bytes
-            var lineNumber = 0
-            var start = 0
-            while start < bytes.count {
-                lineNumber += 1
-                guard let end = bytes[start...].firstIndex(of: UInt8(ascii: "\n")) else {
-                    let busy =
-                        contents.lockWasBusy
-                        ? "; the directory lock stayed taken for \(DayFiles.lockWait), so an append may be under way"
-                        : contents.lockWasUnreadable
-                            ? "; the directory lock could not be opened (run verify-log as Verdict's user or root), so "
-                                + "an append may be under way"
-                            : ""
-                    report.problems.append(
-                        "\(path):\(lineNumber): torn line (\(bytes.count - start) bytes, no newline\(busy))"
-                    )
-                    break
-                }
-                report.lines += 1
-                switch RecordValidator.validate(Array(bytes[start..<end])) {
-                case .failure where RecordValidator.isCutShort(Array(bytes[start..<end])):
-                    report.cutShort.append(
-                        "\(path):\(lineNumber): cut short (\(end - start) bytes): a writer stopped mid-line; never "
-                            + "answered 200, so its sender sent the event again"
-                    )
-                case .failure(let problem):
-                    report.problems.append("\(path):\(lineNumber): \(problem)")
-                case .success(let identity):
-                    let key = identity.endpoint + " " + identity.eventID
-                    let place = "\(path):\(lineNumber)"
-                    if identity.day != fileDay {
-                        report.problems.append(
-                            "\(place): received_at is on \(identity.day), not \(fileDay) (the file's day)"
-                        )
-                    }
-                    if let first = seen[key] {
-                        report.problems.append(
-                            "\(place): event \(identity.eventID) (\(identity.endpoint)) already at \(first)"
-                        )
-                    } else {
-                        seen[key] = place
-                    }
-                }
-                start = end + 1
-            }
+            guard !end.torn.isEmpty else { continue }
+            let busy =
+                end.lockWasBusy
+                ? "; the directory lock stayed taken for \(DayFiles.lockWait), so an append may be under way"
+                : end.lockWasUnreadable
+                    ? "; the directory lock could not be opened (run verify-log as Verdict's user or root), so "
+                        + "an append may be under way"
+                    : ""
+            report.problems.append("\(path):\(lineNumber + 1): torn line (\(end.torn.count) bytes, no newline\(busy))")
         }
         return report
+    }
+
+    /// Checks one whole line (without its `\n`) of the file of `fileDay`, found at `place`.
+    private static func check(
+        _ line: [UInt8],
+        at place: String,
+        fileDay: String,
+        seen: inout [String: String],
+        into report: inout Report
+    ) {
+        switch RecordValidator.validate(line) {
+        case .failure where RecordValidator.isCutShort(line):
+            report.cutShort.append(
+                "\(place): cut short (\(line.count) bytes): a writer stopped mid-line; never answered 200, so its "
+                    + "sender sent the event again"
+            )
+        case .failure(let problem):
+            report.problems.append("\(place): \(problem)")
+        case .success(let identity):
+            let key = identity.endpoint + " " + identity.eventID
+            if identity.day != fileDay {
+                report.problems.append("\(place): received_at is on \(identity.day), not \(fileDay) (the file's day)")
+            }
+            if let first = seen[key] {
+                report.problems.append("\(place): event \(identity.eventID) (\(identity.endpoint)) already at \(first)")
+            } else {
+                seen[key] = place
+            }
+        }
     }
 }
