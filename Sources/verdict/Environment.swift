@@ -69,10 +69,18 @@ enum Environment {
     }
 
     /// The group named `name`, or numbered so; nil when there is none.
-    static func groupID(_ name: String) -> UInt32? {
+    ///
+    /// Names are looked up in `/etc/group` itself: `getgrnam` loads NSS modules at run time, which the
+    /// self-contained build cannot do safely (it crashed there on a name not found).
+    static func groupID(_ name: String, groupFile: String = "/etc/group") -> UInt32? {
         if let number = UInt32(name), number != UInt32.max { return number }
-        guard let entry = getgrnam(name) else { return nil }
-        return entry.pointee.gr_gid
+        guard let bytes = try? ConfigurationLoader.readBytes(groupFile) else { return nil }
+        for line in bytes.split(separator: UInt8(ascii: "\n")) {
+            let fields = line.split(separator: UInt8(ascii: ":"), omittingEmptySubsequences: false)
+            guard fields.count >= 3, fields[0].elementsEqual(name.utf8) else { continue }
+            return UInt32(String(decoding: fields[2], as: UTF8.self))
+        }
+        return nil
     }
 
     static func directory(of path: String) -> String {
