@@ -94,8 +94,8 @@ struct Serve: ParsableCommand {
     @Option(
         name: .long,
         help: """
-            Group of the socket, a name in /etc/group or a number (default: serve's own). Give the web server's group, of which \
-            serve's user is a member, so that it can connect while the log stays closed to it.
+            Group of the socket, a name in /etc/group or a number (default: serve's own). Give the web server's \
+            group, of which serve's user is a member, so that it can connect while the log stays closed to it.
             """
     )
     var socketGroup: String?
