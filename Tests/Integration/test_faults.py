@@ -40,6 +40,7 @@ import pytest
 import support
 from faults_support import (
     BigParamsFastCGIClient,
+    CGIResult,
     OutputMark,
     assert_workers_unchanged,
     cgi,
@@ -758,6 +759,17 @@ def _site_for_nobody():
         shutil.rmtree(base, ignore_errors=True)
 
 
+def _post_as_nobody(config: Path, program: Path) -> CGIResult:
+    """A fresh signed Veriff decision through the CGI, run as `nobody`."""
+    body, headers = signed("veriff", fresh_event("veriff"))
+    return cgi(config, "POST", "veriff", body, headers, user="nobody", program=program)
+
+
+def _check_config_as_nobody(config: Path, program: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([str(program), "check-config", "--config", str(config)], capture_output=True, text=True,
+                          timeout=30, cwd="/", preexec_fn=drop_to("nobody"))
+
+
 def test_permission_denied_log_directory_answers_503_names_the_path_healthz_503_and_appends_nothing():
     """The CGI runs as `nobody` against a log directory owned by root with mode 0700."""
     with _site_for_nobody() as (nobody, program, site, config):
@@ -806,12 +818,10 @@ def test_check_config_and_healthz_check_what_appends_write_not_only_what_today_n
             os.chown(path, nobody.pw_uid, nobody.pw_gid)
 
         def post():
-            body, headers = signed("veriff", fresh_event("veriff"))
-            return cgi(config, "POST", "veriff", body, headers, user="nobody", program=program)
+            return _post_as_nobody(config, program)
 
         def check_config():
-            return subprocess.run([str(program), "check-config", "--config", str(config)], capture_output=True,
-                                  text=True, timeout=30, cwd="/", preexec_fn=drop_to("nobody"))
+            return _check_config_as_nobody(config, program)
 
         assert post().status == 200
         assert cgi(config, "GET", "healthz", user="nobody", program=program).status == 200
@@ -854,12 +864,10 @@ def test_a_day_file_planted_in_a_directory_others_may_write_is_never_written_thr
         log_dir.chmod(0o777)
 
         def post():
-            body, headers = signed("veriff", fresh_event("veriff"))
-            return cgi(config, "POST", "veriff", body, headers, user="nobody", program=program)
+            return _post_as_nobody(config, program)
 
         def check_config():
-            return subprocess.run([str(program), "check-config", "--config", str(config)], capture_output=True,
-                                  text=True, timeout=30, cwd="/", preexec_fn=drop_to("nobody"))
+            return _check_config_as_nobody(config, program)
 
         assert post().status == 200
         checked = check_config()

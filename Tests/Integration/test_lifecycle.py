@@ -296,9 +296,10 @@ def _kill_group(process: subprocess.Popen) -> None:
     process.wait()
 
 
-def _start_serve(config: Path, path: Path, processes: int = 2) -> subprocess.Popen:
+def _start_serve(config: Path, path: Path, processes: int = 2, options: tuple[str, ...] = ()) -> subprocess.Popen:
     return subprocess.Popen(
-        [str(binary()), "serve", "--socket", str(path), "--processes", str(processes), "--config", str(config)],
+        [str(binary()), "serve", "--socket", str(path), "--processes", str(processes), *options, "--config",
+         str(config)],
         cwd="/", stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         start_new_session=True,
     )
@@ -888,24 +889,15 @@ def test_serve_gives_its_socket_to_the_socket_group_and_its_log_files_to_its_own
         pytest.skip("the test runs as nogroup")
     config = write_config(tmp_path)
     path = tmp_path / "verdict.sock"
-    process = subprocess.Popen(
-        [str(binary()), "serve", "--socket", str(path), "--socket-group", "nogroup", "--processes", "1",
-         "--config", str(config)],
-        cwd="/", stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
+    process = _start_serve(config, path, processes=1, options=("--socket-group", "nogroup"))
     try:
         assert wait_for(lambda: _healthz(path), 10, "healthz on the socket") == 200
         status = os.stat(path)
         assert (status.st_gid, stat.S_IMODE(status.st_mode)) == (web_group.gr_gid, 0o660)
         log_dir = tmp_path / "log"
         assert all(os.stat(p).st_gid == own_group for p in [log_dir, *log_dir.iterdir()])
-        process.send_signal(signal.SIGTERM)
-        assert _expect_exit(process, 10, "verdict serve after SIGTERM") == 0
     finally:
-        if process.poll() is None:
-            _kill_group(process)
-        process.stderr.close()
+        _stop_serve(process)
 
     run = subprocess.run([str(binary()), "serve", "--socket", str(path), "--socket-group", "no-such-group",
                           "--config", str(config)], capture_output=True, text=True, timeout=30)
@@ -943,7 +935,15 @@ def test_serve_binds_a_socket_path_with_a_colon_and_digits_as_a_path(tmp_path):
     try:
         assert wait_for(lambda: _healthz(path), 10, "healthz on the socket") == 200
         assert path.is_socket()
-        process.send_signal(signal.SIGTERM)
+    finally:
+        _stop_serve(process)
+
+
+def _stop_serve(process: subprocess.Popen) -> None:
+    """SIGTERM, which must end `serve` with 0 within 10 s; killed (and the test failed) otherwise."""
+    try:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
         assert _expect_exit(process, 10, "verdict serve after SIGTERM") == 0
     finally:
         if process.poll() is None:
