@@ -35,12 +35,3 @@ static inline void verdict_futex_wake(uint32_t *word, int count) {
 static inline int verdict_set_parent_death_signal(int signal) {
     return prctl(PR_SET_PDEATHSIG, (unsigned long)signal, 0UL, 0UL, 0UL);
 }
-
-#include <linux/falloc.h>
-
-// Allocates the blocks of `length` bytes at `offset` without changing the file's size (fallocate(2) with
-// FALLOC_FL_KEEP_SIZE, which Swift's Glibc module does not declare). Returns -1 with errno set (EOPNOTSUPP where the
-// file system cannot).
-static inline int verdict_reserve(int fd, long long offset, long long length) {
-    return (int)syscall(SYS_fallocate, fd, FALLOC_FL_KEEP_SIZE, (off_t)offset, (off_t)length);
-}

@@ -53,8 +53,12 @@ public enum DayFiles {
         }
         guard !end.torn.isEmpty else { return end }
         let lockPath = directory + "/.verdict/lock"
-        guard let lock = try? FileDescriptor.open(FilePath(lockPath), .readOnly, options: [.closeOnExec]) else {
-            end.lockWasUnreadable = true
+        let lock: FileDescriptor
+        do {
+            lock = try FileDescriptor.open(FilePath(lockPath), .readOnly, options: [.closeOnExec])
+        } catch {
+            // No lock file: no Verdict has appended here (every append takes it), so none is under way.
+            end.lockWasUnreadable = error as? Errno != .noSuchFileOrDirectory
             return end
         }
         defer { try? lock.close() }

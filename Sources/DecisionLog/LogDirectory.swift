@@ -369,12 +369,6 @@ public final class LogDirectory {
             state.logEnd = SharedState.unknownEnd
             try? state.write(to: lock)
         }
-        let operation = settings.fsync ? "append and sync" : "append to"
-        do {
-            try reserve(file, from: size, count: bytes.count)
-        } catch {
-            throw DecisionLogError(operation, path, error)
-        }
         do {
             _ = try file.descriptor.writeAll(bytes)
             if settings.fsync { try system_fdatasync(file.descriptor) }
@@ -383,39 +377,12 @@ public final class LogDirectory {
             // next append of any process, which checks the end of a file whose last append did not complete.
             state.logEnd = SharedState.unknownEnd
             if let end = try? file.descriptor.stat().size { _ = try? endTornLine(file, size: end, quietly: true) }
-            throw DecisionLogError(operation, path, error)
+            throw DecisionLogError(settings.fsync ? "append and sync" : "append to", path, error)
         }
         state.logEnd = size + Int64(bytes.count)
         if settings.fsync { dropCachedPages(file, end: state.logEnd) }
     }
 
-    /// How far ahead of a day's file's end blocks are allocated for the next appends, without changing its size.
-    /// A full disk then fails an append before any of its bytes is written (so before a tailer can read half a
-    /// line), where a plain `write` would write what fits and then fail.
-    static let reservation: Int64 = 1 << 20
-
-    /// Makes sure the blocks for `count` bytes at `size` are allocated: a MiB at a time, or just those bytes when
-    /// the disk has less room than that. Only a lack of space (or quota, or file size limit) is an error: where the
-    /// file system cannot allocate ahead, appends go on without it.
-    private func reserve(_ file: OpenFile, from size: Int64, count: Int) throws(Errno) {
-        let end = size + Int64(count)
-        guard end > file.reservedEnd else { return }
-        for length in [max(Int64(count), Self.reservation), Int64(count)] {
-            do {
-                try system_reserve(file.descriptor, offset: size, length: length)
-                file.reservedEnd = size + length
-                return
-            } catch .noSpace, .diskQuotaExceeded {
-                continue
-            } catch .fileTooLarge {
-                throw .fileTooLarge
-            } catch {
-                file.reservedEnd = .max
-                return
-            }
-        }
-        throw .noSpace
-    }
     /// How much of the end of a day's file stays in the page cache. Tailers read a line moments after it is
     /// written and Verdict never reads older lines, so an append-only log would otherwise fill the cache with pages
     /// nobody reads, and every new page costs more than a reused one (on a VM, often a fault in the host as well).
@@ -456,8 +423,18 @@ public final class LogDirectory {
         }
     }
 
+    /// What ends a line cut short, before its `\n`: not JSON in any place it can fall (after a whole object, inside
+    /// a string or between tokens), so the line never reads as a record, even when only its `\n` was missing.
+    public static let cutShortMark = Array(" (cut short)".utf8)
+
+    /// Whether `line` (without its `\n`) is one that a writer stopped mid-line left and the next append ended.
+    public static func isCutShort(_ line: some Collection<UInt8>) -> Bool {
+        line.first == UInt8(ascii: "{") && line.count > cutShortMark.count
+            && line.reversed().starts(with: cutShortMark.reversed())
+    }
+
     /// If the file does not end in `\n`, a writer stopped mid-line (killed, or its disk full): ends that line with
-    /// `\n` (see `write`) and returns the new size.
+    /// `cutShortMark` and `\n` (see `write`) and returns the new size.
     ///
     /// - Parameter quietly: whether an ended line goes unreported (the append that left it reports its own error).
     @discardableResult
@@ -473,11 +450,13 @@ public final class LogDirectory {
             throw DecisionLogError("read the end of", file.path, error)
         }
         if last == UInt8(ascii: "\n") { return size }
+        let ending = Self.cutShortMark + [UInt8(ascii: "\n")]
         do {
             // At `size`: the file is open for appending (where `pwrite` appends), or, for an older day's file, not.
-            var newline = UInt8(ascii: "\n")
-            let written = try withUnsafeBytes(of: &newline) { try file.descriptor.write(toAbsoluteOffset: size, $0) }
-            guard written == 1 else { throw Errno.noSpace }
+            let written = try ending.withUnsafeBytes { try file.descriptor.write(toAbsoluteOffset: size, $0) }
+            // Part of it (a full disk): the line is still unended, and the next append ends it (the mark twice
+            // over is still not JSON).
+            guard written == ending.count else { throw Errno.noSpace }
             if settings.fsync { try system_fdatasync(file.descriptor) }
         } catch {
             throw DecisionLogError("end the partial last line of", file.path, error)
@@ -488,7 +467,7 @@ public final class LogDirectory {
                     + "and its sender, never answered 200, sends it again"
             )
         }
-        return size + 1
+        return size + Int64(ending.count)
     }
 
     /// The open file for `day` and its size, (re)opened when it was removed or renamed and created with mode 0640

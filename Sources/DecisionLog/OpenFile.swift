@@ -11,8 +11,6 @@ final class OpenFile {
     private let identity: (device: UInt64, inode: UInt64)
     /// The file's size when its cached pages were last dropped (see `LogDirectory.cachedTail`).
     var cacheDroppedAt: Int64 = 0
-    /// Where the blocks this process allocated ahead for appends end (see `LogDirectory.reservation`).
-    var reservedEnd: Int64 = 0
 
     enum Access {
         case readOnly, writeOnly, readWrite, append, create, exclusive

@@ -50,12 +50,6 @@ func system_dropCachedPages(_ fd: FileDescriptor, offset: Int64, length: Int64) 
     if result != 0 { throw Errno(rawValue: result) }
 }
 
-/// Allocates disk blocks for `length` bytes at `offset` without changing the file's size, so that writing them
-/// cannot fail for lack of space. The corresponding C function is `fallocate` with `FALLOC_FL_KEEP_SIZE`.
-func system_reserve(_ fd: FileDescriptor, offset: Int64, length: Int64) throws(Errno) {
-    _ = try valueOrErrno { verdict_reserve(fd.rawValue, offset, length) }
-}
-
 /// Removes a file. The corresponding C function is `unlink`.
 func system_unlink(_ path: String) throws(Errno) {
     _ = try valueOrErrno { unlink(path) }

@@ -69,10 +69,10 @@ enum LogVerifier {
         into report: inout Report
     ) {
         switch RecordValidator.validate(line) {
-        case .failure where RecordValidator.isCutShort(line):
+        case .failure where LogDirectory.isCutShort(line):
             report.cutShort.append(
-                "\(place): cut short (\(line.count) bytes): a writer stopped mid-line; never answered 200, so its "
-                    + "sender sent the event again"
+                "\(place): cut short (\(line.count - LogDirectory.cutShortMark.count) bytes): a writer stopped "
+                    + "mid-line; never answered 200, so its sender sent the event again"
             )
         case .failure(let problem):
             report.problems.append("\(place): \(problem)")

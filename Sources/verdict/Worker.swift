@@ -27,16 +27,16 @@ enum Worker {
         serveFastCGI(listenSocket: 0, configuration: loadOrExit(explicit), area: nil)
     }
 
-    /// Serves FastCGI requests until SIGTERM or SIGINT.
-    ///
-    /// - Parameter area: with fsync on, the memory the processes of one `verdict serve` share their batches in
-    ///   (mapped before they were forked); nil for a process on its own.
     /// Said when an endpoint accepts a secret everyone can read in the repository.
     static func demoSecretWarning(endpoint: String) -> String {
         "endpoint \(endpoint) accepts the demo secret published in Config/verdict.example.toml: anyone can sign "
             + "what it accepts; configure the provider's own secret"
     }
 
+    /// Serves FastCGI requests until SIGTERM or SIGINT.
+    ///
+    /// - Parameter area: with fsync on, the memory the processes of one `verdict serve` share their batches in
+    ///   (mapped before they were forked); nil for a process on its own.
     static func serveFastCGI(listenSocket: Int32, configuration: Configuration, area: CommitArea?) -> Never {
         for name in configuration.endpointsWithDemoSecrets {
             Environment.report("warning: " + demoSecretWarning(endpoint: name))

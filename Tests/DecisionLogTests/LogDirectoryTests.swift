@@ -156,10 +156,28 @@ struct LogDirectoryTests {
         #expect(try directory.contents(day: day).starts(with: before))
         #expect(
             try directory.lines(day: day) == [
-                "{\"event_id\":\"evt_1\",\"text\":\"x\"}", "{\"event_id\":\"evt_torn\",\"te",
+                "{\"event_id\":\"evt_1\",\"text\":\"x\"}", "{\"event_id\":\"evt_torn\",\"te (cut short)",
                 "{\"event_id\":\"evt_2\",\"text\":\"x\"}",
             ]
         )
+    }
+
+    @Test("a line cut short anywhere, even just before its newline, reads as no JSON and is told apart")
+    func cutShortLines() throws {
+        // A record as Verdict writes them, with escapes and characters of two to four bytes.
+        let record = Array(
+            #"{"schema_version":1,"event_id":"evt_1","note":"é€😀 \u2028 \"q\"","n":[1,-2.5e3,true,false,null],"o":{}}"#
+                .utf8
+        )
+        #expect((try? JSONSerialization.jsonObject(with: Data(record))) != nil)
+        #expect(!LogDirectory.isCutShort(record))
+        for length in 1...record.count {
+            let line = Array(record.prefix(length)) + LogDirectory.cutShortMark
+            #expect((try? JSONSerialization.jsonObject(with: Data(line))) == nil, "JSON when cut at \(length)")
+            #expect(LogDirectory.isCutShort(line), "not told cut short when cut at \(length)")
+        }
+        #expect(!LogDirectory.isCutShort(LogDirectory.cutShortMark))
+        #expect(!LogDirectory.isCutShort(Array("not a record".utf8) + LogDirectory.cutShortMark))
     }
 
     @Test("a partial last line left in the previous day's file is ended by the first append of the next day")
@@ -178,7 +196,7 @@ struct LogDirectoryTests {
         #expect(next.append([entry(2, day: "2026-11-24")], retainFrom: "2026-11-14") == [.appended])
         #expect(
             try directory.lines(day: day) == [
-                "{\"event_id\":\"evt_1\",\"text\":\"x\"}", "{\"event_id\":\"evt_torn\",\"te",
+                "{\"event_id\":\"evt_1\",\"text\":\"x\"}", "{\"event_id\":\"evt_torn\",\"te (cut short)",
             ]
         )
         #expect(try directory.contents(day: day).last == UInt8(ascii: "\n"))
@@ -209,7 +227,7 @@ struct LogDirectoryTests {
         try Data("{\"event_id\":\"evt_2\",\"te".utf8).write(to: URL(fileURLWithPath: torn))
         let next = LogDirectory(settings: settings)
         #expect(next.append([entry(3, day: "2026-11-25")], retainFrom: "2026-11-15") == [.appended])
-        #expect(try directory.lines(day: "2026-11-24") == ["{\"event_id\":\"evt_2\",\"te"])
+        #expect(try directory.lines(day: "2026-11-24") == ["{\"event_id\":\"evt_2\",\"te (cut short)"])
         #expect(try directory.lines(day: "2026-11-25") == ["{\"event_id\":\"evt_3\",\"text\":\"x\"}"])
     }
 
@@ -254,7 +272,7 @@ struct LogDirectoryTests {
         #expect(log.append([entry(3)], retainFrom: "2026-11-13") == [.appended])
         #expect(
             try directory.lines(day: day) == [
-                String(repeating: "y", count: 200_000), "{\"event_id\":\"evt_3\",\"text\":\"x\"}",
+                String(repeating: "y", count: 200_000) + " (cut short)", "{\"event_id\":\"evt_3\",\"text\":\"x\"}",
             ]
         )
     }

@@ -200,18 +200,12 @@ class DecisionLog:
     def raw_lines(self) -> list[bytes]:
         return [line + b"\n" for _, _, line in self._lines()]
 
-    RECORD_START = b'{"schema_version":'
+    CUT_SHORT_MARK = b" (cut short)"
 
     @classmethod
     def _cut_short(cls, line: bytes) -> bool:
-        """What a writer stopped mid-line leaves, ended with a newline by the next append: the start of a record."""
-        if not line.startswith(cls.RECORD_START):
-            return False
-        try:
-            json.loads(line)
-        except ValueError:
-            return True
-        return False
+        """What a writer stopped mid-line leaves, ended with a mark and a newline by the next append."""
+        return line.startswith(b"{") and line.endswith(cls.CUT_SHORT_MARK) and len(line) > len(cls.CUT_SHORT_MARK)
 
     def cut_short(self) -> list[str]:
         """Where the lines cut short are (file:line)."""

@@ -422,8 +422,8 @@ def test_partial_last_line_is_ended_not_cut_before_the_next_append_and_the_new_r
         stderr = lambda: response.stderr  # noqa: E731
 
     data = today.read_bytes()
-    assert data.startswith(before + partial + b"\n"), "the file did not only grow"
-    new_part = data[len(before + partial + b"\n"):]
+    assert data.startswith(before + partial + b" (cut short)\n"), "the file did not only grow"
+    new_part = data[len(before + partial + b" (cut short)\n"):]
     assert new_part.count(b"\n") == 1 and new_part.endswith(b"\n"), new_part[:200]
     assert json.loads(new_part)["payload"] == payload
     message = f"ended a partial last line in {today}, left by a writer that stopped mid-line"
@@ -493,6 +493,12 @@ def test_verify_log_fails_on_a_folder_verdict_never_used_and_reports_what_it_can
     (empty / ".verdict").mkdir()
     fresh = verify_log(empty)
     assert fresh.code == 0 and fresh.output == "0 files, 0 lines, 0 problems\n", fresh.output
+    # No lock file: no append was ever under way, so a torn line is just that.
+    torn = day_file(empty, "2020-01-01")
+    torn.write_bytes(TORN)
+    result = verify_log(empty)
+    assert result.problems == [f"{torn}:1: torn line ({len(TORN)} bytes, no newline)"], result.output
+    torn.unlink()
 
     config = write_config(tmp_path)
     log_dir = tmp_path / "log"
@@ -566,7 +572,7 @@ def test_verify_log_reports_lines_moved_to_another_days_file_at_that_file_and_li
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def test_full_disk_answers_503_retry_after_leaves_no_partial_line_and_recovers_without_restart(new_stack):
+def test_full_disk_answers_503_retry_after_leaves_at_most_a_line_cut_short_and_recovers_without_restart(new_stack):
     require_mount()
     stack = None
     mounted: list[Path] = []
@@ -578,8 +584,8 @@ def test_full_disk_answers_503_retry_after_leaves_no_partial_line_and_recovers_w
         today = day_file(log_dir)
         filler = fill(log_dir)
         before = snapshot(log_dir)
-        # The last page of the day file has room left, so a plain write would write part of each line below before
-        # hitting ENOSPC: the room for a whole append is reserved first, so nothing of it is written.
+        # The last page of the day file has room left: the first append below writes part of its line there before
+        # hitting ENOSPC. That part stays (a tailer may have read it), to be ended as a line cut short.
         assert today.stat().st_size % 4096 != 0
 
         mark = OutputMark(stack)
@@ -594,21 +600,28 @@ def test_full_disk_answers_503_retry_after_leaves_no_partial_line_and_recovers_w
         assert by_cgi.status == 503 and by_cgi.headers.get("retry-after") == "60", by_cgi
         assert by_cgi.json()["error"] == "log_unavailable"
 
-        expected = f"cannot append and sync {today}: No space left on device"
+        # The first refusal says it could not append; the next ones that they could not end its partial line.
+        wait_for_output(mark, f"cannot append and sync {today}: No space left on device", 1)
+        expected = f"cannot end the partial last line of {today}: No space left on device"
+        wait_for_output(mark, expected, 4)
         assert expected in by_cgi.stderr, by_cgi.stderr
-        wait_for_output(mark, expected, 5)
-        assert snapshot(log_dir) == before, "a refused append left bytes behind"
-        assert today.read_bytes().endswith(b"\n")
+        after = snapshot(log_dir)
+        assert after.keys() == before.keys()
+        added = after[today.name][len(before[today.name]):]
+        assert after[today.name].startswith(before[today.name]), "a refused append changed bytes already there"
+        assert added and b"\n" not in added, "a refused append left more than part of a line"
 
-        # Space again: the same workers accept, including the events the provider retries.
+        # Space again: the same workers accept, including the events the provider retries; the part is ended.
         filler.unlink()
         for payload in refused:
             assert_accepted(post_fresh(stack, "veriff", payload))
         assert_accepted(post_fresh(stack, "stripe", stripe_refused))
         assert_workers_unchanged(stack, workers)
-        records = stack.log.records()
-        assert len(records) == 6
-        assert_verify_log_clean(log_dir, lines=6)
+        assert len(stack.log.records(cut_short_allowed=True)) == 6
+        assert stack.log.cut_short() == [f"{today.name}:2"]
+        result = verify_log(log_dir)
+        assert result.code == 0 and not result.problems and result.lines == 7, result.output
+        assert len(result.cut_short) == 1, result.output
     finally:
         if stack is not None:
             stack.stop()

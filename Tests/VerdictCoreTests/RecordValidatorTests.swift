@@ -134,29 +134,6 @@ struct RecordValidatorTests {
         #expect(Self.problem([]) != nil)
     }
 
-    /// How every line Verdict writes starts.
-    static let recordStart = Array("{\"schema_version\":".utf8)
-
-    @Test("Every start of a record cut short is told apart from a broken line", arguments: ["veriff", "stripe"])
-    func cutShort(_ provider: String) throws {
-        // Characters of two, three and four bytes, so that some cuts fall inside one.
-        let line = try Self.replacing(
-            "payload.note",
-            with: #""é€😀 \u00e9 [1, 2.5e3] {\"a\": true}""#,
-            in: try Self.baseline(provider)
-        )
-        #expect(!RecordValidator.isCutShort(line))
-        let cuts = (Self.recordStart.count..<line.count).filter {
-            !RecordValidator.isCutShort(Array(line[..<$0]))
-        }
-        #expect(cuts.isEmpty, "not told cut short at bytes \(cuts.prefix(5))")
-        // Broken otherwise: not cut short.
-        #expect(!RecordValidator.isCutShort(Array("{\"schema_version\":1,,".utf8)))
-        #expect(!RecordValidator.isCutShort(Array("{\"event_id\":\"evt_1\"".utf8)))
-        #expect(!RecordValidator.isCutShort(Array(line.dropLast()) + [0xFF]))
-        #expect(!RecordValidator.isCutShort(Array(Self.recordStart.dropLast())))
-    }
-
     @Test("A line not as Verdict writes one is refused: around the object, raw characters, field order")
     func notAsWritten() throws {
         let line = try Self.validLine()

@@ -495,7 +495,7 @@ struct StripeClassificationTests {
         #expect(record.reference == (text.contains("user_42") ? "user_42" : nil))
     }
 
-    @Test("A last_error that is not an object is an anomaly, not silence")
+    @Test("A last_error that is not an object on a session requiring input is an anomaly to review, not silence")
     func lastErrorNotAnObject() throws {
         let record = try Self.interpret(
             Self.event(
@@ -504,8 +504,13 @@ struct StripeClassificationTests {
                 lastError: #""document_expired""#
             )
         )
-        #expect(record.outcome == .inProgress)
+        #expect(record.outcome == .inProgress && record.needsReview)
         #expect(record.anomaly == "last_error is not an object")
+        // Beside a status that needs no error, it changes nothing.
+        let verified = try Self.interpret(
+            Self.event(type: Self.prefix + "verified", status: "verified", lastError: #""document_expired""#)
+        )
+        #expect(verified.outcome == .approved && verified.anomaly == nil && !verified.needsReview)
     }
 
     @Test("The event's livemode wins over its session's")

@@ -100,40 +100,6 @@ public enum RecordValidator {
         return nil
     }
 
-    /// Whether `line` (without its `\n`) is a record cut short: what a writer that stopped mid-line leaves, ended
-    /// with `\n` by the next append. It starts as every record does and is valid JSON as far as it goes.
-    public static func isCutShort(_ line: [UInt8]) -> Bool {
-        guard line.starts(with: recordStart) else { return false }
-        do {
-            _ = try JSONParser.parse(line, maxDepth: DecisionRecord.maxDepth)
-            return false
-        } catch .syntax(let offset, _) {
-            // The end reached, or a literal cut short (`nu`: the parser names where the literal starts).
-            let rest = line[offset...]
-            return rest.isEmpty || ["true", "false", "null"].contains { $0.utf8.starts(with: rest) }
-        } catch .invalidUTF8(let offset) {
-            return isCutCharacter(line[offset...])
-        } catch {
-            return false
-        }
-    }
-
-    /// Whether `bytes` are the first bytes of a UTF-8 character, not all of them.
-    static func isCutCharacter(_ bytes: ArraySlice<UInt8>) -> Bool {
-        guard let lead = bytes.first else { return false }
-        let length =
-            switch lead {
-            case 0xC2...0xDF: 2
-            case 0xE0...0xEF: 3
-            case 0xF0...0xF4: 4
-            default: 0
-            }
-        return bytes.count < length && bytes.dropFirst().allSatisfy { (0x80...0xBF).contains($0) }
-    }
-
-    /// How every line Verdict writes starts.
-    static let recordStart = Array("{\"schema_version\":".utf8)
-
     /// Why a line is not JSON, said of a line (the parser's messages speak to a webhook's sender, of its body).
     static func describe(_ error: JSONParseError) -> String {
         switch error {
