@@ -342,8 +342,8 @@ public final class LogDirectory {
     /// A day's file only ever grows: a tailer (`tail -F`, Vector, Fluent Bit) may have read any byte once it is
     /// written, and one that finds the file shorter either reads it all again or goes on from its old offset, gluing
     /// the start of one line to the end of another. So a partial line (a short write, a writer killed mid-line) is
-    /// ended with `\n`, never cut: it stays as a line that is no record, and its sender, never answered 200, sends
-    /// it again.
+    /// ended with `cutShortMark` and `\n`, never cut: it stays as a line that is no record, and its sender, never
+    /// answered 200, sends it again.
     ///
     /// - Parameter lock: the locked lock file, where the shared state is saved before a first append to another
     ///   day's file (see below).
