@@ -86,13 +86,14 @@ public final class LogDirectory {
         return .creatable
     }
 
-    /// Why `target`, one of the files appends write in `directory`, would be refused by them (`OpenFile.open`): a
-    /// symbolic link, not a regular file, or another user's; nil when it would not be.
+    /// Why `target`, one of the files appends write in `directory` or `.verdict/`, would be refused by them
+    /// (`OpenFile.open`, `createDirectories`): a symbolic link, not a regular file (a folder, for `.verdict`), or
+    /// another user's; nil when it would not be.
     static func refusedFile(_ target: String, in directory: String) -> Errno? {
-        guard target != directory, target != directory + "/.verdict" else { return nil }
+        guard target != directory else { return nil }
         guard let status = try? Stat(FilePath(target), followTargetSymlink: false) else { return nil }
         if status.type == .symbolicLink { return .tooManySymbolicLinkLevels }
-        if status.type != .regular { return .invalidArgument }
+        if status.type != (target == directory + "/.verdict" ? .directory : .regular) { return .invalidArgument }
         let user = geteuid()
         return user == 0 || status.userID.rawValue == user ? nil : .permissionDenied
     }
@@ -231,7 +232,19 @@ public final class LogDirectory {
     private func createDirectories() throws(DecisionLogError) {
         // `.verdict` is made last, after the directories above it are synced into their parents. While it is missing,
         // whoever made them may have died, or failed to sync, in between: then every one is synced again.
-        if (try? FilePath(stateDirectory).stat()) != nil { return }
+        if let status = try? Stat(FilePath(stateDirectory), followTargetSymlink: false) {
+            // Verdict's own, as its files are (see `OpenFile.open`): a link or another user's folder planted here
+            // would hold the lock and the redelivery index.
+            guard status.type == .directory, geteuid() == 0 || status.userID.rawValue == geteuid() else {
+                throw DecisionLogError(
+                    "use",
+                    stateDirectory,
+                    .permissionDenied,
+                    reason: "not a folder of this user's (a symbolic link, a file, or another user's folder)"
+                )
+            }
+            return
+        }
         var path = settings.directory.hasPrefix("/") ? "" : "."
         for component in settings.directory.split(separator: "/", omittingEmptySubsequences: true) {
             let parent = path.isEmpty ? "/" : path

@@ -261,6 +261,28 @@ struct LogDirectoryTests {
         #expect(log.append([entry(1)], retainFrom: "2026-11-13") == [.appended])
     }
 
+    @Test("a .verdict planted as a symbolic link is not used for the lock and the redelivery index")
+    func plantedStateDirectoryIsRefused() throws {
+        let directory = TestDirectory()
+        defer { directory.remove() }
+        let elsewhere = directory.path + "/elsewhere"
+        try FileManager.default.createDirectory(atPath: elsewhere, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: directory.logPath, withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(
+            atPath: directory.logPath + "/.verdict",
+            withDestinationPath: elsewhere
+        )
+        let log = LogDirectory(settings: LogSettings(directory: directory.logPath, fsync: false))
+        let results = log.append([entry(1)], retainFrom: "2026-11-13")
+        guard case .failed(let error) = results.first else {
+            Issue.record("an append with a planted .verdict was reported \(results)")
+            return
+        }
+        #expect(error.description.hasPrefix("cannot use \(directory.logPath)/.verdict: not a folder of this user's"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: elsewhere).isEmpty)
+        #expect(LogDirectory.access(directory.logPath, day: day) == .notWritable(directory.logPath + "/.verdict"))
+    }
+
     @Test("a file holding only a partial line keeps it, ended, before the next append")
     func tornOnlyLineIsEnded() throws {
         let directory = TestDirectory()
