@@ -65,7 +65,7 @@ public final class LogDirectory {
     public static func access(_ path: String, day: String) -> Access {
         if (try? FilePath(path).stat()) != nil {
             for target in writtenPaths(directory: path, day: day)
-            where (try? FilePath(target).stat()) != nil
+            where (try? Stat(FilePath(target), followTargetSymlink: false)) != nil
                 && (system_writeAccessError(target) != nil || refusedFile(target, in: path) != nil)
             {
                 return .notWritable(target)
@@ -89,13 +89,17 @@ public final class LogDirectory {
     /// Why `target`, one of the files appends write in `directory` or `.verdict/`, would be refused by them
     /// (`OpenFile.open`, `createDirectories`): a symbolic link, not a regular file (a folder, for `.verdict`), or
     /// another user's; nil when it would not be.
-    static func refusedFile(_ target: String, in directory: String) -> Errno? {
+    static func refusedFile(_ target: String, in directory: String) -> (errno: Errno, reason: String)? {
         guard target != directory else { return nil }
         guard let status = try? Stat(FilePath(target), followTargetSymlink: false) else { return nil }
-        if status.type == .symbolicLink { return .tooManySymbolicLinkLevels }
-        if status.type != (target == directory + "/.verdict" ? .directory : .regular) { return .invalidArgument }
-        let user = geteuid()
-        return user == 0 || status.userID.rawValue == user ? nil : .permissionDenied
+        if status.type == .symbolicLink { return (.tooManySymbolicLinkLevels, "a symbolic link") }
+        let folder = target == directory + "/.verdict"
+        if status.type != (folder ? .directory : .regular) {
+            return (.invalidArgument, folder ? "not a folder" : "not a regular file")
+        }
+        let (owner, user) = (status.userID.rawValue, geteuid())
+        guard owner != user else { return nil }
+        return (.permissionDenied, "owned by another user (uid \(owner)), not by this one (uid \(user))")
     }
 
     /// A directory others may write lets them plant files in the log directory; a warning for `check-config`, or
@@ -178,16 +182,11 @@ public final class LogDirectory {
         }
         // Not only what today's appends need: a directory that cannot take tomorrow's file fails at midnight.
         for target in Self.writtenPaths(directory: settings.directory, day: day)
-        where (try? FilePath(target).stat()) != nil {
-            if let error = system_writeAccessError(target) { throw DecisionLogError("write to", target, error) }
-            if let error = Self.refusedFile(target, in: settings.directory) {
-                throw DecisionLogError(
-                    "write to",
-                    target,
-                    error,
-                    reason: "a symbolic link, not a regular file, or another user's file"
-                )
+        where (try? Stat(FilePath(target), followTargetSymlink: false)) != nil {
+            if let refused = Self.refusedFile(target, in: settings.directory) {
+                throw DecisionLogError("write to", target, refused.errno, reason: refused.reason)
             }
+            if let error = system_writeAccessError(target) { throw DecisionLogError("write to", target, error) }
         }
     }
 
@@ -235,7 +234,7 @@ public final class LogDirectory {
         if let status = try? Stat(FilePath(stateDirectory), followTargetSymlink: false) {
             // Verdict's own, as its files are (see `OpenFile.open`): a link or another user's folder planted here
             // would hold the lock and the redelivery index.
-            guard status.type == .directory, geteuid() == 0 || status.userID.rawValue == geteuid() else {
+            guard status.type == .directory, status.userID.rawValue == geteuid() else {
                 throw DecisionLogError(
                     "use",
                     stateDirectory,

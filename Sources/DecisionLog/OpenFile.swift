@@ -55,9 +55,9 @@ final class OpenFile {
                     )
                 }
                 // Another user's file, planted where a writable directory let them: they could read every line.
-                // (Root may write any file, and its own are refused by the other users Verdict may run as.)
+                // Root too is held to its own files (it could write any).
                 let user = geteuid()
-                guard user == 0 || stat.userID.rawValue == user else {
+                guard stat.userID.rawValue == user else {
                     throw DecisionLogError(
                         operation,
                         path,

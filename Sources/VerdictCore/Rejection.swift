@@ -65,7 +65,7 @@ public enum Rejection: Error, Equatable, Sendable {
         case .lengthRequired: "The request has no valid Content-Length."
         case .bodyTooLarge(let limit): "The body is larger than the configured limit of \(limit) bytes."
         case .truncatedBody(let declared, let received):
-            "The body ended after \(received) of the \(declared) bytes that Content-Length announced."
+            "The body ended after \(received) of the \(declared) bytes announced."
         case .missingSignature(let header): "The request has no \(header) header."
         case .malformedSignature(let header, let detail): "The \(header) header is malformed: \(detail)."
         case .signatureMismatch(let header): "The \(header) header does not match the body for any configured secret."

@@ -854,7 +854,7 @@ def test_check_config_and_healthz_check_what_appends_write_not_only_what_today_n
         today.chmod(0o644)
         assert post().status == 503
         health = cgi(config, "GET", "healthz", user="nobody", program=program)
-        assert health.status == 503 and f"write to {today}: Permission denied" in health.stderr, health
+        assert health.status == 503 and f"write to {today}: owned by another user (uid 0)" in health.stderr, health
         checked = check_config()
         assert checked.returncode == 73, (checked.stdout, checked.stderr)
         assert f"(NOT WRITABLE by this user: {today})" in checked.stdout, checked.stdout
@@ -898,12 +898,16 @@ def test_a_day_file_planted_in_a_directory_others_may_write_is_never_written_thr
         assert f"cannot open {today}: owned by another user (uid 0)" in refused.stderr, refused.stderr
         assert today.read_bytes() == lines
         health = cgi(config, "GET", "healthz", user="nobody", program=program)
-        assert health.status == 503 and f"write to {today}: a symbolic link, not a regular file, or another user's" \
-            in health.stderr, health
+        assert health.status == 503 and f"write to {today}: owned by another user (uid 0)" in health.stderr, health
         checked = check_config()
         assert checked.returncode == 73 and f"(NOT WRITABLE by this user: {today})" in checked.stdout, checked.stdout
 
-        # A symbolic link to a file all may read.
+        # A symbolic link to nothing yet, then to a file all may read.
+        today.unlink()
+        today.symlink_to(site / "nothing-yet")
+        health = cgi(config, "GET", "healthz", user="nobody", program=program)
+        assert health.status == 503 and f"write to {today}: a symbolic link" in health.stderr, health
+        assert check_config().returncode == 73
         today.unlink()
         elsewhere = site / "elsewhere.jsonl"
         elsewhere.write_bytes(b"")
