@@ -72,9 +72,9 @@ enum Environment {
     ///
     /// Names are looked up in `/etc/group` itself: `getgrnam` loads NSS modules at run time, which the
     /// self-contained build cannot do safely (it crashed there on a name not found).
-    static func groupID(_ name: String, groupFile: String = "/etc/group") -> UInt32? {
+    static func groupID(_ name: String) -> UInt32? {
         if let number = UInt32(name), number != UInt32.max { return number }
-        guard let bytes = try? ConfigurationLoader.readBytes(groupFile) else { return nil }
+        guard let bytes = try? ConfigurationLoader.readBytes("/etc/group") else { return nil }
         for line in bytes.split(separator: UInt8(ascii: "\n")) {
             let fields = line.split(separator: UInt8(ascii: ":"), omittingEmptySubsequences: false)
             guard fields.count >= 3, fields[0].elementsEqual(name.utf8) else { continue }
