@@ -240,6 +240,19 @@ class ApacheSite:
             os.chmod(directory, 0o755)
         self.chown_home()
 
+    def as_site_user(self):
+        """preexec_fn running a command as the home's owner, as the customer would over SSH (or suEXEC would)."""
+        if not self.as_root:
+            return None
+        uid, gid = pwd.getpwnam(self.user).pw_uid, grp.getgrnam(self.group).gr_gid
+
+        def demote() -> None:
+            os.setgroups([])
+            os.setgid(gid)
+            os.setuid(uid)
+
+        return demote
+
     def chown_home(self) -> None:
         """Give the whole home to Apache's User, as suEXEC would run the scripts as the home's owner."""
         if not self.as_root:
