@@ -323,7 +323,7 @@ public final class LogDirectory {
             let outcome: AppendResult
             do throws(DecisionLogError) {
                 try write(bytes, day: day, state: &state, lock: lock)
-                index.record(positions.map { entries[$0].key }, day: day, state: &state)
+                try index.record(positions.map { entries[$0].key }, day: day, state: &state)
                 outcome = .appended
             } catch {
                 system_reportToStandardError(error.description)

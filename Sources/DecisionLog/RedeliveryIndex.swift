@@ -134,6 +134,12 @@ struct RedeliveryIndex {
         unrecorded[day] = kept
     }
 
+    private mutating func keepInMemory(_ keys: [RedeliveryKey], day: String) {
+        let kept = unrecorded[day] ?? KeySet()
+        for key in keys { kept.insert(key) }
+        unrecorded[day] = kept
+    }
+
     /// Appends the keys of `day` that only this process's memory holds to its file, just opened. On failure they
     /// stay in memory, for the next time.
     private mutating func writeBack(day: String, into tracked: TrackedDay, state: inout SharedState) {
@@ -143,7 +149,10 @@ struct RedeliveryIndex {
             if !tracked.keys.contains(key) { key.append(to: &bytes) }
         }
         if !bytes.isEmpty {
-            guard (try? tracked.file.descriptor.writeAll(bytes)) != nil else { return }
+            guard (try? tracked.file.descriptor.writeAll(bytes)) != nil else {
+                try? tracked.file.descriptor.resize(to: tracked.consumed)
+                return
+            }
             tracked.consumed += Int64(bytes.count)
             state.records &+= 1
         }
@@ -173,7 +182,10 @@ struct RedeliveryIndex {
     /// Records keys whose lines are on disk. Not synced: losing them in a power cut costs at worst a duplicate line.
     ///
     /// - Parameter state: as for `catchUp`, in the same hold of the lock.
-    mutating func record(_ keys: [RedeliveryKey], day: String, state: inout SharedState) {
+    /// - Throws: when the keys cannot be written (a full disk). This process keeps them and writes them when it
+    ///   next can, but other processes (a CGI process, after a restart) would not know them: the caller answers
+    ///   503, so that a retry is either recognised here or logged again as a retry of an unanswered delivery.
+    mutating func record(_ keys: [RedeliveryKey], day: String, state: inout SharedState) throws(DecisionLogError) {
         let path = directory + "/" + Self.prefix + day
         if days[day] == nil {
             do throws(DecisionLogError) {
@@ -182,16 +194,13 @@ struct RedeliveryIndex {
                 let tracked = TrackedDay(file: file)
                 days[day] = tracked
                 readNew(tracked)
-                writeBack(day: day, into: tracked, state: &state)
             } catch {
-                system_reportToStandardError(error.description + " (redeliveries may be logged twice)")
-                let remembered = unrecorded[day] ?? KeySet()
-                for key in keys { remembered.insert(key) }
-                unrecorded[day] = remembered
-                return
+                keepInMemory(keys, day: day)
+                throw error
             }
         }
         guard let tracked = days[day] else { return }
+        writeBack(day: day, into: tracked, state: &state)
         var bytes: [UInt8] = []
         bytes.reserveCapacity(keys.count * Self.recordSize)
         for key in keys { key.append(to: &bytes) }
@@ -199,9 +208,10 @@ struct RedeliveryIndex {
             _ = try tracked.file.descriptor.writeAll(bytes)
             tracked.consumed += Int64(bytes.count)
         } catch {
-            system_reportToStandardError(
-                "cannot record event keys in \(path): \(error) (redeliveries may be logged twice)"
-            )
+            // Part of a key would shift every key after it (files are read a record at a time).
+            try? tracked.file.descriptor.resize(to: tracked.consumed)
+            keepInMemory(keys, day: day)
+            throw DecisionLogError("record event keys in", path, error)
         }
         for key in keys { tracked.keys.insert(key) }
         state.records &+= 1

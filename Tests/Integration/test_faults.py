@@ -629,6 +629,47 @@ def test_full_disk_answers_503_retry_after_leaves_at_most_a_line_cut_short_and_r
             unmount(path)
 
 
+def test_a_line_on_disk_whose_redelivery_key_does_not_fit_is_503_and_its_retry_adds_one_line_at_most(tmp_path):
+    """On a full disk the day file's last page can still take a line while the redelivery index needs a new page:
+    the line is on disk, but no other process could know its key. It is answered 503, not 200, so that the
+    provider's retry (by another process, once space is back) is a retry of an unanswered delivery, which the
+    guarantee allows one extra line; the process that kept the key would answer it duplicate."""
+    require_mount()
+    config = write_config(tmp_path)
+    log_dir = mount_tmpfs(tmp_path / "log", "2m")
+    try:
+        def post(pad: int, payload: dict | None = None) -> CGIResult:
+            payload = payload or fresh_event("veriff", additionalVerifiedData={"pad": "a" * pad})
+            body, headers = signed("veriff", payload)
+            return cgi(config, "POST", "veriff", body, headers)
+
+        # 256 keys fill one page of the index exactly; the 256th line leaves room for two more in the day file's
+        # last page.
+        for _ in range(255):
+            assert post(0).status == 200
+        today = day_file(log_dir)
+        line = len(today.read_bytes().split(b"\n")[-2]) + 1
+        pad = (4096 - (2 * line + 200) - today.stat().st_size % 4096 - line) % 4096
+        assert post(pad).status == 200
+        assert (log_dir / ".verdict" / f"seen-{today.name[10:20]}").stat().st_size == 4096
+        filler = fill(log_dir)
+
+        event = fresh_event("veriff", additionalVerifiedData={"pad": ""})
+        refused = post(0, event)
+        assert refused.status == 503 and refused.json()["error"] == "log_unavailable", refused
+        assert "cannot record event keys in" in refused.stderr and "No space left on device" in refused.stderr
+        session = event["verification"]["id"].encode()
+        assert sum(session in l for l in today.read_bytes().split(b"\n")) == 1, "the line is not on disk"
+
+        filler.unlink()
+        assert post(0, event).status == 200
+        assert sum(session in l for l in today.read_bytes().split(b"\n")) == 2
+        result = verify_log(log_dir)
+        assert len(result.problems) == 1 and "already at" in result.problems[0], result.output
+    finally:
+        unmount(tmp_path / "log")
+
+
 def _ext4_image(path: Path) -> None:
     subprocess.run(["truncate", "-s", "16M", str(path)], check=True)
     result = subprocess.run(["mkfs.ext4", "-q", "-F", str(path)], capture_output=True, text=True)
